@@ -1,0 +1,1 @@
+"""Pure domain rules of facturo: standard library only, no Django, no I/O, no clock."""
