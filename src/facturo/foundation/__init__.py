@@ -1,0 +1,1 @@
+"""Shared Django plumbing below every app: exact money fields, ids, database routing."""
