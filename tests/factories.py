@@ -52,10 +52,15 @@ def make_customer(ctx: Ctx, **data: Any) -> Customer:
 
 def lines(n: int = 3) -> list[dict[str, Any]]:
     return [
-        {"description": f"Prestation {i + 1}", "quantity": Decimal(i + 1),
-         "unit_price": Decimal("99.99") + i, "vat_rate": Decimal(20), "vat_category": "S"}
+        {
+            "description": f"Prestation {i + 1}",
+            "quantity": Decimal(i + 1),
+            "unit_price": Decimal("99.99") + i,
+            "vat_rate": Decimal(20),
+            "vat_category": "S",
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 SYSTEM = Actor()

@@ -48,8 +48,8 @@ def record(
         [AuditChainHead(organization_id=organization_id, last_seq=0, last_hash=GENESIS)],
         ignore_conflicts=True,
     )
-    head = AuditChainHead.objects.using(alias).select_for_update().get(
-        organization_id=organization_id
+    head = (
+        AuditChainHead.objects.using(alias).select_for_update().get(organization_id=organization_id)
     )
     event = AuditEvent(
         organization_id=organization_id,

@@ -18,10 +18,17 @@ VAT_CATEGORY_CHOICES = [
 ]
 NATURE_CHOICES = [(Nature.GOODS.value, _("Goods")), (Nature.SERVICES.value, _("Services"))]
 UNIT_CHOICES = [
-    ("C62", _("unit")), ("HUR", _("hour")), ("DAY", _("day")), ("MON", _("month")),
-    ("ANN", _("year")), ("KGM", _("kilogram")), ("MTR", _("metre")), ("LTR", _("litre")),
-    ("MTK", _("square metre")), ("SET", _("set")),
-]  # fmt: skip
+    ("C62", _("unit")),
+    ("HUR", _("hour")),
+    ("DAY", _("day")),
+    ("MON", _("month")),
+    ("ANN", _("year")),
+    ("KGM", _("kilogram")),
+    ("MTR", _("metre")),
+    ("LTR", _("litre")),
+    ("MTK", _("square metre")),
+    ("SET", _("set")),
+]
 
 
 class Product(UUIDModel):

@@ -14,8 +14,18 @@ from facturo.organizations.context import Ctx, Perm
 
 from .models import UNIT_CHOICES, Product
 
-FIELDS = ("code", "name", "description", "unit_code", "unit_price", "vat_category", "vat_rate",
-          "nature", "account_code", "archived")  # fmt: skip
+FIELDS = (
+    "code",
+    "name",
+    "description",
+    "unit_code",
+    "unit_price",
+    "vat_category",
+    "vat_rate",
+    "nature",
+    "account_code",
+    "archived",
+)
 
 
 def as_decimal(value: Any, field: str) -> Decimal:
@@ -24,11 +34,13 @@ def as_decimal(value: Any, field: str) -> Decimal:
     try:
         result = Decimal(str(value).replace(",", ".").strip())
     except (InvalidOperation, ValueError):
-        raise BusinessError("input.not_a_number", _("“%(value)s” is not a number."),
-                            field=field, value=value) from None  # fmt: skip
+        raise BusinessError(
+            "input.not_a_number", _("“%(value)s” is not a number."), field=field, value=value
+        ) from None
     if not result.is_finite():
-        raise BusinessError("input.not_a_number", _("“%(value)s” is not a number."),
-                            field=field, value=value)  # fmt: skip
+        raise BusinessError(
+            "input.not_a_number", _("“%(value)s” is not a number."), field=field, value=value
+        )
     return result
 
 
@@ -42,18 +54,21 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
         raise BusinessError("product.required", _("This field is required."), field="name")
     cleaned["unit_price"] = as_decimal(cleaned.get("unit_price", "0"), "unit_price")
     if cleaned["unit_price"] < 0:
-        raise BusinessError("product.negative_price", _("A price cannot be negative."),
-                            field="unit_price")  # fmt: skip
-    if cleaned["unit_price"].as_tuple().exponent < -6:  # type: ignore[operator]
-        raise BusinessError("product.too_precise", _("A unit price has at most 6 decimals."),
-                            field="unit_price")  # fmt: skip
+        raise BusinessError(
+            "product.negative_price", _("A price cannot be negative."), field="unit_price"
+        )
+    if cleaned["unit_price"].as_tuple().exponent < -6:
+        raise BusinessError(
+            "product.too_precise", _("A unit price has at most 6 decimals."), field="unit_price"
+        )
     cleaned["vat_rate"] = as_decimal(cleaned.get("vat_rate", "20"), "vat_rate")
     check_vat(cleaned.get("vat_category", "S"), cleaned["vat_rate"])
     if cleaned.get("unit_code", "C62") not in dict(UNIT_CHOICES):
         raise BusinessError("product.invalid_unit", _("Unknown unit."), field="unit_code")
     if cleaned.get("nature", Nature.SERVICES) not in (n.value for n in Nature):
-        raise BusinessError("product.invalid_nature", _("Nature is goods or services."),
-                            field="nature")  # fmt: skip
+        raise BusinessError(
+            "product.invalid_nature", _("Nature is goods or services."), field="nature"
+        )
     return cleaned
 
 
@@ -62,8 +77,9 @@ def create_product(ctx: Ctx, **data: Any) -> Product:
     cleaned = _clean(data)
     with atomic():
         product = Product.objects.create(organization=ctx.organization, **cleaned)
-        audit.record(ctx.organization.id, ctx.actor, "product.created", product,
-                     after=_snapshot(product))  # fmt: skip
+        audit.record(
+            ctx.organization.id, ctx.actor, "product.created", product, after=_snapshot(product)
+        )
     return product
 
 
@@ -84,6 +100,12 @@ def update_product(ctx: Ctx, product_id: Any, **data: Any) -> Product:
         for key, value in cleaned.items():
             setattr(product, key, value)
         product.save()
-        audit.record(ctx.organization.id, ctx.actor, "product.updated", product,
-                     before=before, after=_snapshot(product))  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "product.updated",
+            product,
+            before=before,
+            after=_snapshot(product),
+        )
     return product

@@ -179,28 +179,44 @@ def _totals(v: dict[str, Any]) -> Totals:
         ),
         allowances=tuple(
             DocumentAllowance(
-                _d(a["amount"]), VatCategory(a["vat_category"]), _d(a["vat_rate"]),
-                a["reason"], a["is_charge"],
+                _d(a["amount"]),
+                VatCategory(a["vat_category"]),
+                _d(a["vat_rate"]),
+                a["reason"],
+                a["is_charge"],
             )
             for a in v["allowances"]
         ),
         vat_groups=tuple(
-            VatGroup(VatCategory(g["category"]), _d(g["rate"]), _d(g["taxable_amount"]),
-                     _d(g["tax_amount"]))
+            VatGroup(
+                VatCategory(g["category"]),
+                _d(g["rate"]),
+                _d(g["taxable_amount"]),
+                _d(g["tax_amount"]),
+            )
             for g in v["vat_groups"]
         ),
         **{
             k: _d(v[k])
-            for k in ("line_total", "allowance_total", "charge_total", "tax_exclusive",
-                      "tax_total", "tax_inclusive", "prepaid", "due_payable")
+            for k in (
+                "line_total",
+                "allowance_total",
+                "charge_total",
+                "tax_exclusive",
+                "tax_total",
+                "tax_inclusive",
+                "prepaid",
+                "due_payable",
+            )
         },
-    )  # fmt: skip
+    )
 
 
 def from_dict(v: dict[str, Any]) -> InvoiceDocument:
     issue_date = _date(v["issue_date"])
     due = _date(v["due_date"])
-    assert issue_date is not None and due is not None
+    assert issue_date is not None
+    assert due is not None
     return InvoiceDocument(
         type_code=TypeCode(v["type_code"]),
         number=v["number"],
@@ -212,15 +228,22 @@ def from_dict(v: dict[str, Any]) -> InvoiceDocument:
         buyer=_party(v["buyer"]),
         lines=tuple(
             DocumentLine(
-                position=x["position"], description=x["description"], quantity=_d(x["quantity"]),
-                unit_code=x["unit_code"], unit_price=_d(x["unit_price"]),
+                position=x["position"],
+                description=x["description"],
+                quantity=_d(x["quantity"]),
+                unit_code=x["unit_code"],
+                unit_price=_d(x["unit_price"]),
                 discount_percent=_d(x["discount_percent"]),
-                vat_category=VatCategory(x["vat_category"]), vat_rate=_d(x["vat_rate"]),
+                vat_category=VatCategory(x["vat_category"]),
+                vat_rate=_d(x["vat_rate"]),
                 nature=Nature(x["nature"]),
-                amounts=LineAmounts(_d(x["amounts"]["gross_amount"]),
-                                    _d(x["amounts"]["allowance_amount"]),
-                                    _d(x["amounts"]["net_amount"])),
-                product_code=x["product_code"], note=x["note"],
+                amounts=LineAmounts(
+                    _d(x["amounts"]["gross_amount"]),
+                    _d(x["amounts"]["allowance_amount"]),
+                    _d(x["amounts"]["net_amount"]),
+                ),
+                product_code=x["product_code"],
+                note=x["note"],
             )
             for x in v["lines"]
         ),
@@ -242,4 +265,4 @@ def from_dict(v: dict[str, Any]) -> InvoiceDocument:
         ),
         free_text=v["free_text"],
         extra=dict(v["extra"]),
-    )  # fmt: skip
+    )

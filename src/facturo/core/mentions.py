@@ -65,7 +65,8 @@ def legal_notes(
         )
     else:
         indemnity = (
-            "Indemnité forfaitaire pour frais de recouvrement : non applicable (client particulier)."
+            "Indemnité forfaitaire pour frais de recouvrement : non applicable "
+            "(client particulier)."
             if fr
             else "Fixed recovery compensation: not applicable (consumer customer)."
         )

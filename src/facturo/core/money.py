@@ -9,10 +9,27 @@ from .errors import BusinessError, _
 
 # ISO 4217 exponents of the currencies we accept; anything else is refused explicitly.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "SEK": 2, "NOK": 2,
-    "DKK": 2, "PLN": 2, "CZK": 2, "HUF": 2, "RON": 2, "BGN": 2, "XPF": 0, "JPY": 0,
-    "MAD": 2, "TND": 3, "XOF": 0, "XAF": 0,
-}  # fmt: skip
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "BGN": 2,
+    "XPF": 0,
+    "JPY": 0,
+    "MAD": 2,
+    "TND": 3,
+    "XOF": 0,
+    "XAF": 0,
+}
 
 ZERO = Decimal(0)
 
@@ -33,7 +50,9 @@ def minor_unit(currency: str) -> Decimal:
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round half up to the currency's minor unit (EN 16931, CIBS: « la moitié … pour une unité »)."""
+    """Round half up to the currency's minor unit.
+
+    EN 16931 and the CIBS (« la moitié étant comptabilisée pour une unité »)."""
     return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 

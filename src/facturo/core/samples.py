@@ -35,7 +35,7 @@ BUYER_FR = Party(
     name="Boulangerie Martin SARL",
     siren="552100554",
     siret="55210055400013",
-    vat_number="FR47552100554",
+    vat_number="FR96552100554",
     email="compta@boulangerie-martin.example",
     address=Address("4 place du Marché", "33000", "Bordeaux", "FR", line2="Bâtiment B"),
 )
@@ -94,10 +94,13 @@ def sample_invoice(
         natures.append(nature)
         inputs.append(
             LineInput(
-                qty, price, category, forced_rate if forced_rate is not None else rate,
+                qty,
+                price,
+                category,
+                forced_rate if forced_rate is not None else rate,
                 discount_percent=D(10) if i == 2 else D(0),
             )
-        )  # fmt: skip
+        )
     totals = compute_totals(inputs, "EUR", document_discount_percent=document_discount_percent)
     doc_lines = tuple(
         DocumentLine(
@@ -128,9 +131,12 @@ def sample_invoice(
         lines=doc_lines,
         totals=totals,
         payment=PaymentInstructions(
-            "58", iban="FR7630006000011234567890189", bic="AGRIFRPP",
-            account_name=SELLER.name, remittance=number,
-        ),  # fmt: skip
+            "58",
+            iban="FR7630006000011234567890189",
+            bic="AGRIFRPP",
+            account_name=SELLER.name,
+            remittance=number,
+        ),
         notes=legal_notes(
             language=language,
             late_penalty_rate=None,

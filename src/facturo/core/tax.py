@@ -40,7 +40,8 @@ EXEMPTIONS: dict[VatCategory, Exemption] = {
     VatCategory.INTRA_EU_SUPPLY: Exemption(
         "VATEX-EU-IC",
         "Exonération de TVA, article 262 ter I du CGI (art. 138 directive 2006/112/CE)",
-        "Intra-community supply exempt from VAT, art. 262 ter I CGI (art. 138 Directive 2006/112/EC)",
+        "Intra-community supply exempt from VAT, art. 262 ter I CGI "
+        "(art. 138 Directive 2006/112/EC)",
     ),
     VatCategory.EXPORT: Exemption(
         "VATEX-EU-G",
@@ -57,9 +58,24 @@ EXEMPTIONS: dict[VatCategory, Exemption] = {
 # Rates accepted by the French CTC rule BR-FR-16 (mainland, Corsica, overseas departments).
 FRENCH_RATES: frozenset[Decimal] = frozenset(
     Decimal(r)
-    for r in ("0", "0.9", "1.05", "1.75", "2.1", "5.5", "7", "8.5", "9.2", "9.6", "10", "13",
-              "19.6", "20", "20.6")
-)  # fmt: skip
+    for r in (
+        "0",
+        "0.9",
+        "1.05",
+        "1.75",
+        "2.1",
+        "5.5",
+        "7",
+        "8.5",
+        "9.2",
+        "9.6",
+        "10",
+        "13",
+        "19.6",
+        "20",
+        "20.6",
+    )
+)
 MAINLAND_RATES = (Decimal(20), Decimal(10), Decimal("5.5"), Decimal("2.1"))
 
 

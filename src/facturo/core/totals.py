@@ -123,14 +123,13 @@ def compute_totals(
             field="document_discount_percent",
         )
     allowances: list[DocumentAllowance] = []
+    percent_text = format(document_discount_percent.normalize(), "f").replace(".", ",")
     if document_discount_percent:
         # One allowance per VAT group, as EN 16931 requires a VAT category on each (BT-95).
         for (cat, rate), base in bases.items():
             amount = round_money(base * document_discount_percent / HUNDRED, currency)
             if amount:
-                allowances.append(
-                    DocumentAllowance(amount, cat, rate, f"Remise {document_discount_percent} %")
-                )
+                allowances.append(DocumentAllowance(amount, cat, rate, f"Remise {percent_text} %"))
     for extra in extra_allowances:
         check_vat(extra.vat_category, extra.vat_rate)
         allowances.append(
@@ -157,6 +156,7 @@ def compute_totals(
     tax_total = sum((g.tax_amount for g in groups), ZERO)
     tax_inclusive = tax_exclusive + tax_total
     prepaid = round_money(prepaid, currency)
+
     # Sums of rounded figures are exact; quantizing only gives empty sums their "0.00" form.
     def q(amount: Decimal) -> Decimal:
         return round_money(amount, currency)

@@ -33,19 +33,19 @@ class Customer(UUIDModel):
     delivery_city = models.CharField(_("delivery city"), max_length=100, blank=True)
     delivery_country_code = models.CharField(_("delivery country"), max_length=2, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
-    cc_emails = models.CharField(
-        _("copy to (comma-separated)"), max_length=500, blank=True
-    )
+    cc_emails = models.CharField(_("copy to (comma-separated)"), max_length=500, blank=True)
     accounting_email = models.EmailField(_("accounting e-mail"), blank=True)
     language = models.CharField(
         _("language"), max_length=8, choices=[("fr", "Français"), ("en", "English")], default="fr"
     )
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
     payment_terms_kind = models.CharField(
-        _("payment terms"), max_length=32, blank=True,
+        _("payment terms"),
+        max_length=32,
+        blank=True,
         choices=[(k.value, k.value) for k in TermsKind],
         help_text=_("Empty: the organization's default terms."),
-    )  # fmt: skip
+    )
     payment_terms_days = models.PositiveSmallIntegerField(
         _("payment terms (days)"), null=True, blank=True
     )

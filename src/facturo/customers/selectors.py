@@ -13,6 +13,7 @@ def customers(ctx: Ctx, search: str = "", include_archived: bool = False) -> Que
     if not include_archived:
         qs = qs.filter(archived=False)
     if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(email__icontains=search)
-                       | Q(siren__startswith=search))  # fmt: skip
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(email__icontains=search) | Q(siren__startswith=search)
+        )
     return qs.order_by("name")

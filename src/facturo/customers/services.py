@@ -18,11 +18,31 @@ from facturo.organizations.context import Ctx, Perm
 from .models import Customer, CustomerKind
 
 FIELDS = (
-    "kind", "name", "siren", "siret", "vat_number", "address_line1", "address_line2",
-    "postcode", "city", "country_code", "delivery_line1", "delivery_line2", "delivery_postcode",
-    "delivery_city", "delivery_country_code", "email", "cc_emails", "accounting_email",
-    "language", "currency", "payment_terms_kind", "payment_terms_days", "notes", "archived",
-)  # fmt: skip
+    "kind",
+    "name",
+    "siren",
+    "siret",
+    "vat_number",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "country_code",
+    "delivery_line1",
+    "delivery_line2",
+    "delivery_postcode",
+    "delivery_city",
+    "delivery_country_code",
+    "email",
+    "cc_emails",
+    "accounting_email",
+    "language",
+    "currency",
+    "payment_terms_kind",
+    "payment_terms_days",
+    "notes",
+    "archived",
+)
 
 
 def _snapshot(c: Customer) -> dict[str, Any]:
@@ -38,9 +58,11 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
         raise BusinessError("customer.invalid_kind", _("Unknown customer type."), field="kind")
     cleaned["country_code"] = str(cleaned.get("country_code") or "FR").upper()
     if len(cleaned["country_code"]) != 2:
-        raise BusinessError("customer.invalid_country",
-                            _("Use a two-letter country code (FR, DE, BE…)."),
-                            field="country_code")  # fmt: skip
+        raise BusinessError(
+            "customer.invalid_country",
+            _("Use a two-letter country code (FR, DE, BE…)."),
+            field="country_code",
+        )
     cleaned["siren"] = ids.clean_siren(cleaned.get("siren", ""))
     cleaned["siret"] = ids.clean_siret(cleaned.get("siret", ""))
     if cleaned["siret"] and not cleaned["siren"]:
@@ -52,25 +74,33 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             try:
                 validate_email(cleaned[field])
             except ValidationError:
-                raise BusinessError("customer.invalid_email",
-                                    _("“%(value)s” is not a valid e-mail address."),
-                                    field=field, value=cleaned[field]) from None  # fmt: skip
+                raise BusinessError(
+                    "customer.invalid_email",
+                    _("“%(value)s” is not a valid e-mail address."),
+                    field=field,
+                    value=cleaned[field],
+                ) from None
     cc = [a.strip() for a in str(cleaned.get("cc_emails", "")).split(",") if a.strip()]
     for address in cc:
         try:
             validate_email(address)
         except ValidationError:
-            raise BusinessError("customer.invalid_email",
-                                _("“%(value)s” is not a valid e-mail address."),
-                                field="cc_emails", value=address) from None  # fmt: skip
+            raise BusinessError(
+                "customer.invalid_email",
+                _("“%(value)s” is not a valid e-mail address."),
+                field="cc_emails",
+                value=address,
+            ) from None
     cleaned["cc_emails"] = ", ".join(cc)
     check_currency(cleaned.get("currency") or "EUR")
     if cleaned.get("language", "fr") not in ("fr", "en"):
-        raise BusinessError("customer.invalid_language", _("Language must be fr or en."),
-                            field="language")  # fmt: skip
+        raise BusinessError(
+            "customer.invalid_language", _("Language must be fr or en."), field="language"
+        )
     if cleaned.get("payment_terms_kind"):
-        PaymentTerms(TermsKind(cleaned["payment_terms_kind"]),
-                     int(cleaned.get("payment_terms_days") or 0))  # fmt: skip
+        PaymentTerms(
+            TermsKind(cleaned["payment_terms_kind"]), int(cleaned.get("payment_terms_days") or 0)
+        )
     return cleaned
 
 
@@ -79,8 +109,9 @@ def create_customer(ctx: Ctx, **data: Any) -> Customer:
     cleaned = _clean(data)
     with atomic():
         customer = Customer.objects.create(organization=ctx.organization, **cleaned)
-        audit.record(ctx.organization.id, ctx.actor, "customer.created", customer,
-                     after=_snapshot(customer))  # fmt: skip
+        audit.record(
+            ctx.organization.id, ctx.actor, "customer.created", customer, after=_snapshot(customer)
+        )
     return customer
 
 
@@ -101,6 +132,12 @@ def update_customer(ctx: Ctx, customer_id: Any, **data: Any) -> Customer:
         for key, value in cleaned.items():
             setattr(customer, key, value)
         customer.save()
-        audit.record(ctx.organization.id, ctx.actor, "customer.updated", customer,
-                     before=before, after=_snapshot(customer))  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "customer.updated",
+            customer,
+            before=before,
+            after=_snapshot(customer),
+        )
     return customer

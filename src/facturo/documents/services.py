@@ -33,19 +33,30 @@ def build(doc: InvoiceDocument, branding: Branding) -> tuple[bytes, bytes]:
     return embed_facturx(pdf, xml), xml
 
 
-def store(organization_id: uuid.UUID, owner_id: uuid.UUID, number: str, pdf: bytes,
-          xml: bytes) -> None:  # fmt: skip
+def store(
+    organization_id: uuid.UUID, owner_id: uuid.UUID, number: str, pdf: bytes, xml: bytes
+) -> None:
     alias = current_alias()
     StoredDocument.objects.using(alias).bulk_create(
         [
-            StoredDocument(organization_id=organization_id, owner_id=owner_id,
-                           filename=f"{number}.pdf", content_type=PDF, content=pdf,
-                           sha256=hashlib.sha256(pdf).hexdigest()),
-            StoredDocument(organization_id=organization_id, owner_id=owner_id,
-                           filename=f"{number}.xml", content_type=XML, content=xml,
-                           sha256=hashlib.sha256(xml).hexdigest()),
+            StoredDocument(
+                organization_id=organization_id,
+                owner_id=owner_id,
+                filename=f"{number}.pdf",
+                content_type=PDF,
+                content=pdf,
+                sha256=hashlib.sha256(pdf).hexdigest(),
+            ),
+            StoredDocument(
+                organization_id=organization_id,
+                owner_id=owner_id,
+                filename=f"{number}.xml",
+                content_type=XML,
+                content=xml,
+                sha256=hashlib.sha256(xml).hexdigest(),
+            ),
         ]
-    )  # fmt: skip
+    )
 
 
 def fetch(organization_id: uuid.UUID, owner_id: uuid.UUID, content_type: str) -> StoredDocument:

@@ -7,10 +7,11 @@ amounts are stored as BIGINT counting 10^-scale units (CONVENTIONS.md, « Money 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.expressions import Combinable
 
 MONEY_SCALE = 3  # currencies with up to 3 decimals (TND)
 PRICE_SCALE = 6  # unit prices
@@ -18,14 +19,23 @@ QUANTITY_SCALE = 4  # quantities (BR-FR-DEC-02)
 RATE_SCALE = 4  # percentages
 
 
-class ScaledDecimalField(models.BigIntegerField):  # type: ignore[type-arg]
-    """A Decimal stored exactly as an integer number of 10^-scale units."""
+if TYPE_CHECKING:
+    _Base = models.Field[Decimal | int | str | Combinable, Decimal]
+else:
+    _Base = models.Field
+
+
+class ScaledDecimalField(_Base):
+    """A Decimal stored exactly as a BIGINT number of 10^-scale units."""
 
     description = "Exact decimal stored as a scaled integer"
 
     def __init__(self, *args: Any, scale: int = MONEY_SCALE, **kwargs: Any) -> None:
         self.scale = scale
         super().__init__(*args, **kwargs)
+
+    def get_internal_type(self) -> str:
+        return "BigIntegerField"
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
@@ -37,7 +47,7 @@ class ScaledDecimalField(models.BigIntegerField):  # type: ignore[type-arg]
             return None
         return Decimal(int(value)).scaleb(-self.scale)
 
-    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+    def to_python(self, value: Any) -> Decimal | None:
         if value is None or isinstance(value, Decimal):
             return value
         if isinstance(value, float):
@@ -47,7 +57,9 @@ class ScaledDecimalField(models.BigIntegerField):  # type: ignore[type-arg]
         except ArithmeticError as exc:
             raise ValidationError(f"“{value}” is not a number.") from exc
 
-    def get_prep_value(self, value: Any) -> int | None:  # type: ignore[override]
+    def get_prep_value(self, value: Any) -> Any:
+        if hasattr(value, "resolve_expression"):
+            return value
         value = self.to_python(value)
         if value is None:
             return None
@@ -61,6 +73,6 @@ class ScaledDecimalField(models.BigIntegerField):  # type: ignore[type-arg]
     def formfield(self, **kwargs: Any) -> Any:
         from django import forms
 
-        defaults = {"form_class": forms.DecimalField, "decimal_places": self.scale}
-        defaults.update(kwargs)
-        return models.Field.formfield(self, **defaults)
+        return super().formfield(
+            **{"form_class": forms.DecimalField, "decimal_places": self.scale, **kwargs}
+        )

@@ -46,9 +46,11 @@ class Invoice(UUIDModel):
     issue_date = models.DateField(_("issue date"), null=True, blank=True)
     due_date = models.DateField(_("due date"), null=True, blank=True)
     payment_terms_kind = models.CharField(
-        _("payment terms"), max_length=32, blank=True,
+        _("payment terms"),
+        max_length=32,
+        blank=True,
         choices=[(k.value, k.value) for k in TermsKind],
-    )  # fmt: skip
+    )
     payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
     purchase_order = models.CharField(_("purchase order"), max_length=100, blank=True)
     buyer_reference = models.CharField(_("buyer reference"), max_length=100, blank=True)
@@ -62,7 +64,8 @@ class Invoice(UUIDModel):
     )
     reason = models.CharField(_("reason"), max_length=300, blank=True)
     series = models.ForeignKey(NumberingSeries, on_delete=models.PROTECT, null=True, blank=True)
-    number = models.CharField(_("number"), max_length=35, null=True, blank=True)
+    # NULL (not "") for drafts: the unique constraint on numbers must ignore them.
+    number = models.CharField(_("number"), max_length=35, null=True, blank=True)  # noqa: DJ001
     period_key = models.CharField(max_length=7, blank=True)
     sequence_value = models.PositiveBigIntegerField(null=True, blank=True)
     series_position = models.PositiveBigIntegerField(null=True, blank=True)
@@ -71,9 +74,9 @@ class Invoice(UUIDModel):
     chain_hash = models.CharField(max_length=64, blank=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     issued_by = models.CharField(max_length=255, blank=True)
-    total_excl_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)
-    total_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)
-    total_incl_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)
+    total_excl_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)  # type: ignore[misc]
+    total_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)  # type: ignore[misc]
+    total_incl_vat = ScaledDecimalField(scale=MONEY_SCALE, null=True, blank=True)  # type: ignore[misc]
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -92,10 +95,12 @@ class Invoice(UUIDModel):
                 name="invoice_unique_sequence",
             ),
             models.CheckConstraint(
-                condition=(models.Q(status="draft", number__isnull=True)
-                           | (~models.Q(status="draft") & models.Q(number__isnull=False))),
+                condition=(
+                    models.Q(status="draft", number__isnull=True)
+                    | (~models.Q(status="draft") & models.Q(number__isnull=False))
+                ),
                 name="invoice_number_iff_issued",
-            ),  # fmt: skip
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "status"]),

@@ -55,11 +55,30 @@ TYPE_CODES = {
     DocumentKind.CREDIT_NOTE: TypeCode.CREDIT_NOTE,
     DocumentKind.DEPOSIT: TypeCode.DEPOSIT_INVOICE,
 }
-LINE_FIELDS = ("description", "quantity", "unit_code", "unit_price", "discount_percent",
-               "vat_category", "vat_rate", "nature", "account_code")  # fmt: skip
-HEADER_FIELDS = ("currency", "language", "payment_terms_kind", "payment_terms_days",
-                 "purchase_order", "buyer_reference", "delivery_date", "due_date",
-                 "document_discount_percent", "free_text", "reason")  # fmt: skip
+LINE_FIELDS = (
+    "description",
+    "quantity",
+    "unit_code",
+    "unit_price",
+    "discount_percent",
+    "vat_category",
+    "vat_rate",
+    "nature",
+    "account_code",
+)
+HEADER_FIELDS = (
+    "currency",
+    "language",
+    "payment_terms_kind",
+    "payment_terms_days",
+    "purchase_order",
+    "buyer_reference",
+    "delivery_date",
+    "due_date",
+    "document_discount_percent",
+    "free_text",
+    "reason",
+)
 MAX_LINES = 1000
 
 
@@ -88,20 +107,25 @@ def get_invoice(ctx: Ctx, invoice_id: Any, *, for_update: bool = False) -> Invoi
 def line_inputs(lines: Iterable[InvoiceLine]) -> list[LineInput]:
     return [
         LineInput(
-            quantity=line.quantity, unit_price=line.unit_price,
-            vat_category=VatCategory(line.vat_category), vat_rate=line.vat_rate,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            vat_category=VatCategory(line.vat_category),
+            vat_rate=line.vat_rate,
             discount_percent=line.discount_percent,
             allow_negative=line.deducted_invoice_id is not None,
         )
         for line in lines
-    ]  # fmt: skip
+    ]
 
 
 def draft_totals(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> Totals:
     """Totals of a draft (live preview); issued invoices read their frozen snapshot."""
     lines = list(invoice.lines.all()) if lines is None else lines
-    return compute_totals(line_inputs(lines), invoice.currency,
-                          document_discount_percent=invoice.document_discount_percent)  # fmt: skip
+    return compute_totals(
+        line_inputs(lines),
+        invoice.currency,
+        document_discount_percent=invoice.document_discount_percent,
+    )
 
 
 # --- drafts --------------------------------------------------------------------------------
@@ -117,10 +141,12 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str) ->
                 organization=ctx.organization, pk=data["product_id"]
             ).first()
             if product is None:
-                raise BusinessError("invoice.unknown_product",
-                                    _("Line %(position)s: unknown product."),
-                                    field=f"lines.{position}.product_id",
-                                    position=position)  # fmt: skip
+                raise BusinessError(
+                    "invoice.unknown_product",
+                    _("Line %(position)s: unknown product."),
+                    field=f"lines.{position}.product_id",
+                    position=position,
+                )
             for field in ("unit_code", "vat_category", "nature", "account_code"):
                 data.setdefault(field, getattr(product, field))
             data.setdefault("description", product.name)
@@ -128,10 +154,12 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str) ->
             data.setdefault("vat_rate", product.vat_rate)
         description = str(data.get("description", "")).strip()
         if not description:
-            raise BusinessError("invoice.line_description_required",
-                                _("Line %(position)s: a description is required."),
-                                field=f"lines.{position}.description",
-                                position=position)  # fmt: skip
+            raise BusinessError(
+                "invoice.line_description_required",
+                _("Line %(position)s: a description is required."),
+                field=f"lines.{position}.description",
+                position=position,
+            )
         line = InvoiceLine(
             position=position,
             product=product,
@@ -139,34 +167,51 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str) ->
             quantity=as_decimal(data.get("quantity", "1"), f"lines.{position}.quantity"),
             unit_code=str(data.get("unit_code") or "C62"),
             unit_price=as_decimal(data.get("unit_price", "0"), f"lines.{position}.unit_price"),
-            discount_percent=as_decimal(data.get("discount_percent") or "0",
-                                        f"lines.{position}.discount_percent"),
+            discount_percent=as_decimal(
+                data.get("discount_percent") or "0", f"lines.{position}.discount_percent"
+            ),
             vat_category=str(data.get("vat_category") or "S"),
             vat_rate=as_decimal(data.get("vat_rate", "20"), f"lines.{position}.vat_rate"),
             nature=str(data.get("nature") or Nature.SERVICES.value),
             account_code=str(data.get("account_code") or ""),
-        )  # fmt: skip
-        for field, places in (("quantity", 4), ("unit_price", 6), ("discount_percent", 4),
-                              ("vat_rate", 4)):  # fmt: skip
+        )
+        for field, places in (
+            ("quantity", 4),
+            ("unit_price", 6),
+            ("discount_percent", 4),
+            ("vat_rate", 4),
+        ):
             value = getattr(line, field)
             if value.as_tuple().exponent < -places:
-                raise BusinessError("invoice.too_many_decimals",
-                                    _("Line %(position)s: %(field)s has more than %(places)s "
-                                      "decimals."), field=f"lines.{position}.{field}",
-                                    position=position, places=places, field_name=field)  # fmt: skip
+                raise BusinessError(
+                    "invoice.too_many_decimals",
+                    _("Line %(position)s: %(field)s has more than %(places)s decimals."),
+                    field=f"lines.{position}.{field}",
+                    position=position,
+                    places=places,
+                    field_name=field,
+                )
         if line.nature not in (n.value for n in Nature):
-            raise BusinessError("invoice.invalid_nature", _("Nature is goods or services."),
-                                field=f"lines.{position}.nature")  # fmt: skip
+            raise BusinessError(
+                "invoice.invalid_nature",
+                _("Nature is goods or services."),
+                field=f"lines.{position}.nature",
+            )
         try:
             compute_totals(line_inputs([line]), currency)
         except BusinessError as exc:
-            raise BusinessError(exc.code, _("Line %(position)s: %(error)s"),
-                                field=f"lines.{position}.{exc.field or ''}".rstrip("."),
-                                position=position, error=exc.message) from exc  # fmt: skip
+            raise BusinessError(
+                exc.code,
+                _("Line %(position)s: %(error)s"),
+                field=f"lines.{position}.{exc.field or ''}".rstrip("."),
+                position=position,
+                error=exc.message,
+            ) from exc
         result.append(line)
     if len(result) > MAX_LINES:
-        raise BusinessError("invoice.too_many_lines",
-                            _("An invoice has at most %(max)s lines."), max=MAX_LINES)  # fmt: skip
+        raise BusinessError(
+            "invoice.too_many_lines", _("An invoice has at most %(max)s lines."), max=MAX_LINES
+        )
     return result
 
 
@@ -175,22 +220,28 @@ def _clean_header(data: Mapping[str, Any]) -> dict[str, Any]:
     if "currency" in cleaned:
         cleaned["currency"] = check_currency(str(cleaned["currency"]).upper())
     if cleaned.get("language", "fr") not in ("fr", "en"):
-        raise BusinessError("invoice.invalid_language", _("Language must be fr or en."),
-                            field="language")  # fmt: skip
+        raise BusinessError(
+            "invoice.invalid_language", _("Language must be fr or en."), field="language"
+        )
     if "document_discount_percent" in cleaned:
         cleaned["document_discount_percent"] = as_decimal(
-            cleaned["document_discount_percent"] or "0", "document_discount_percent")
+            cleaned["document_discount_percent"] or "0", "document_discount_percent"
+        )
     if cleaned.get("payment_terms_kind"):
-        PaymentTerms(TermsKind(cleaned["payment_terms_kind"]),
-                     int(cleaned.get("payment_terms_days") or 0))  # fmt: skip
+        PaymentTerms(
+            TermsKind(cleaned["payment_terms_kind"]), int(cleaned.get("payment_terms_days") or 0)
+        )
     for key in ("delivery_date", "due_date"):
         if isinstance(cleaned.get(key), str):
             try:
                 cleaned[key] = dt.date.fromisoformat(cleaned[key]) if cleaned[key] else None
             except ValueError:
-                raise BusinessError("input.invalid_date",
-                                    _("“%(value)s” is not a date (YYYY-MM-DD)."), field=key,
-                                    value=cleaned[key]) from None  # fmt: skip
+                raise BusinessError(
+                    "input.invalid_date",
+                    _("“%(value)s” is not a date (YYYY-MM-DD)."),
+                    field=key,
+                    value=cleaned[key],
+                ) from None
     return cleaned
 
 
@@ -210,9 +261,11 @@ def create_draft(
 ) -> Invoice:
     ctx.require(Perm.EDIT_INVOICES)
     if kind not in (DocumentKind.INVOICE, DocumentKind.DEPOSIT):
-        raise BusinessError("invoice.invalid_kind",
-                            _("Create credit notes from the invoice they correct."),
-                            field="kind")  # fmt: skip
+        raise BusinessError(
+            "invoice.invalid_kind",
+            _("Create credit notes from the invoice they correct."),
+            field="kind",
+        )
     customer = Customer.objects.filter(organization=ctx.organization, pk=customer_id).first()
     if customer is None:
         raise NotFound("customer.not_found", _("No such customer."), field="customer_id")
@@ -227,8 +280,13 @@ def create_draft(
         for line in clean_lines:
             line.invoice = invoice
         InvoiceLine.objects.bulk_create(clean_lines)
-        audit.record(ctx.organization.id, ctx.actor, "invoice.draft_created", invoice,
-                     after=_invoice_snapshot(invoice))  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "invoice.draft_created",
+            invoice,
+            after=_invoice_snapshot(invoice),
+        )
     return invoice
 
 
@@ -236,10 +294,12 @@ def _refuse_if_issued(invoice: Invoice) -> None:
     if not invoice.is_draft:
         raise ConflictError(
             "invoice.already_issued",
-            _("Invoice %(number)s is issued and can no longer be changed or deleted; "
-              "create a credit note to correct or cancel it."),
+            _(
+                "Invoice %(number)s is issued and can no longer be changed or deleted; "
+                "create a credit note to correct or cancel it."
+            ),
             number=invoice.number,
-        )  # fmt: skip
+        )
 
 
 def update_draft(
@@ -270,8 +330,14 @@ def update_draft(
             for i, deduction in enumerate(invoice.lines.filter(deducted_invoice__isnull=False)):
                 deduction.position = offset + i + 1
                 deduction.save(update_fields=["position"])
-        audit.record(ctx.organization.id, ctx.actor, "invoice.draft_updated", invoice,
-                     before=before, after=_invoice_snapshot(invoice))  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "invoice.draft_updated",
+            invoice,
+            before=before,
+            after=_invoice_snapshot(invoice),
+        )
     return invoice
 
 
@@ -280,8 +346,13 @@ def delete_draft(ctx: Ctx, invoice_id: Any) -> None:
     with atomic():
         invoice = get_invoice(ctx, invoice_id, for_update=True)
         _refuse_if_issued(invoice)
-        audit.record(ctx.organization.id, ctx.actor, "invoice.draft_deleted", invoice,
-                     before=_invoice_snapshot(invoice))  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "invoice.draft_deleted",
+            invoice,
+            before=_invoice_snapshot(invoice),
+        )
         invoice.delete()
 
 
@@ -297,31 +368,48 @@ def deduct_deposit(ctx: Ctx, invoice_id: Any, deposit_id: Any) -> Invoice:
         _refuse_if_issued(invoice)
         deposit = get_invoice(ctx, deposit_id)
         if deposit.kind != DocumentKind.DEPOSIT or deposit.is_draft:
-            raise BusinessError("invoice.not_a_deposit",
-                                _("Only an issued deposit invoice can be deducted."))  # fmt: skip
+            raise BusinessError(
+                "invoice.not_a_deposit", _("Only an issued deposit invoice can be deducted.")
+            )
         if deposit.customer_id != invoice.customer_id or deposit.currency != invoice.currency:
-            raise BusinessError("invoice.deposit_mismatch",
-                                _("The deposit invoice belongs to another customer or currency."))
-        if InvoiceLine.objects.filter(deducted_invoice=deposit).exclude(invoice=invoice).exists() \
-                or invoice.lines.filter(deducted_invoice=deposit).exists():  # fmt: skip
-            raise ConflictError("invoice.deposit_already_deducted",
-                                _("Deposit invoice %(number)s is already deducted."),
-                                number=deposit.number)  # fmt: skip
+            raise BusinessError(
+                "invoice.deposit_mismatch",
+                _("The deposit invoice belongs to another customer or currency."),
+            )
+        if (
+            InvoiceLine.objects.filter(deducted_invoice=deposit).exclude(invoice=invoice).exists()
+            or invoice.lines.filter(deducted_invoice=deposit).exists()
+        ):
+            raise ConflictError(
+                "invoice.deposit_already_deducted",
+                _("Deposit invoice %(number)s is already deducted."),
+                number=deposit.number,
+            )
         assert deposit.snapshot is not None
         position = invoice.lines.count()
+        first_line = deposit.lines.first()
         for group in deposit.snapshot["totals"]["vat_groups"]:
             position += 1
             InvoiceLine.objects.create(
-                invoice=invoice, position=position, deducted_invoice=deposit,
+                invoice=invoice,
+                position=position,
+                deducted_invoice=deposit,
                 description=f"Acompte {deposit.number} du {deposit.issue_date:%d/%m/%Y}"
                 if invoice.language == "fr"
                 else f"Deposit {deposit.number} of {deposit.issue_date:%Y-%m-%d}",
-                quantity=Decimal(-1), unit_price=Decimal(group["taxable_amount"]),
-                vat_category=group["category"], vat_rate=Decimal(group["rate"]),
-                nature=deposit.lines.first().nature if deposit.lines.exists() else "services",
-            )  # fmt: skip
-        audit.record(ctx.organization.id, ctx.actor, "invoice.deposit_deducted", invoice,
-                     after={"deposit": deposit.number})  # fmt: skip
+                quantity=Decimal(-1),
+                unit_price=Decimal(group["taxable_amount"]),
+                vat_category=group["category"],
+                vat_rate=Decimal(group["rate"]),
+                nature=first_line.nature if first_line else Nature.SERVICES.value,
+            )
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "invoice.deposit_deducted",
+            invoice,
+            after={"deposit": deposit.number},
+        )
     return invoice
 
 
@@ -330,35 +418,51 @@ def deduct_deposit(ctx: Ctx, invoice_id: Any, deposit_id: Any) -> Invoice:
 
 def _party_seller(org: Organization) -> Party:
     return Party(
-        name=org.legal_name or org.name, legal_form=org.legal_form,
-        share_capital=org.share_capital, rcs=org.rcs, siren=org.siren, siret=org.siret,
-        vat_number=org.vat_number, email=org.email,
-        address=Address(org.address_line1, org.postcode, org.city, org.country_code,
-                        org.address_line2),
-    )  # fmt: skip
+        name=org.legal_name or org.name,
+        legal_form=org.legal_form,
+        share_capital=org.share_capital,
+        rcs=org.rcs,
+        siren=org.siren,
+        siret=org.siret,
+        vat_number=org.vat_number,
+        email=org.email,
+        address=Address(
+            org.address_line1, org.postcode, org.city, org.country_code, org.address_line2
+        ),
+    )
 
 
 def _party_buyer(c: Customer) -> Party:
     return Party(
-        name=c.name, siren=c.siren, siret=c.siret, vat_number=c.vat_number, email=c.email,
+        name=c.name,
+        siren=c.siren,
+        siret=c.siret,
+        vat_number=c.vat_number,
+        email=c.email,
         address=Address(c.address_line1, c.postcode, c.city, c.country_code, c.address_line2),
         is_company=c.is_company,
-    )  # fmt: skip
+    )
 
 
 def _delivery(c: Customer) -> Address | None:
     if not c.delivery_line1:
         return None
-    return Address(c.delivery_line1, c.delivery_postcode, c.delivery_city,
-                   c.delivery_country_code or c.country_code, c.delivery_line2)  # fmt: skip
+    return Address(
+        c.delivery_line1,
+        c.delivery_postcode,
+        c.delivery_city,
+        c.delivery_country_code or c.country_code,
+        c.delivery_line2,
+    )
 
 
 def _terms(invoice: Invoice, customer: Customer, org: Organization) -> PaymentTerms:
     if invoice.payment_terms_kind:
         return PaymentTerms(TermsKind(invoice.payment_terms_kind), invoice.payment_terms_days or 0)
     if customer.payment_terms_kind:
-        return PaymentTerms(TermsKind(customer.payment_terms_kind),
-                            customer.payment_terms_days or 0)  # fmt: skip
+        return PaymentTerms(
+            TermsKind(customer.payment_terms_kind), customer.payment_terms_days or 0
+        )
     return PaymentTerms(TermsKind(org.payment_terms_kind), org.payment_terms_days)
 
 
@@ -367,64 +471,94 @@ def _check_vat_cases(org: Organization, customer: Customer, lines: list[InvoiceL
     if org.vat_regime == VatRegime.FRANCHISE and categories - {VatCategory.EXEMPT.value}:
         raise BusinessError(
             "invoice.franchise_requires_exempt",
-            _("Your company is under the franchise en base: every line must use VAT category "
-              "E (exempt, art. 293 B CGI) at 0 %."),
-        )  # fmt: skip
+            _(
+                "Your company is under the franchise en base: every line must use VAT category "
+                "E (exempt, art. 293 B CGI) at 0 %."
+            ),
+        )
     needs_both_vat = {VatCategory.REVERSE_CHARGE.value, VatCategory.INTRA_EU_SUPPLY.value}
     if categories & needs_both_vat:
         if not org.vat_number:
-            raise BusinessError("invoice.seller_vat_required",
-                                _("Reverse charge and intra-EU supplies need your VAT number "
-                                  "(art. 242 nonies A, 3° and 4°): add it in the settings."))
+            raise BusinessError(
+                "invoice.seller_vat_required",
+                _(
+                    "Reverse charge and intra-EU supplies need your VAT number "
+                    "(art. 242 nonies A, 3° and 4°): add it in the settings."
+                ),
+            )
         if not customer.vat_number:
-            raise BusinessError("invoice.buyer_vat_required",
-                                _("Reverse charge and intra-EU supplies need the customer's VAT "
-                                  "number (art. 242 nonies A, 3° and 4°)."),
-                                field="customer_id")  # fmt: skip
+            raise BusinessError(
+                "invoice.buyer_vat_required",
+                _(
+                    "Reverse charge and intra-EU supplies need the customer's VAT "
+                    "number (art. 242 nonies A, 3° and 4°)."
+                ),
+                field="customer_id",
+            )
     if VatCategory.STANDARD.value in categories and not org.vat_number:
-        raise BusinessError("invoice.seller_vat_required",
-                            _("Invoices with VAT must show your VAT number (art. 242 nonies A, "
-                              "2°): add it in the organization settings."))  # fmt: skip
+        raise BusinessError(
+            "invoice.seller_vat_required",
+            _(
+                "Invoices with VAT must show your VAT number (art. 242 nonies A, "
+                "2°): add it in the organization settings."
+            ),
+        )
 
 
 def _check_credit_note_limit(invoice: Invoice, totals: Totals) -> None:
     original = invoice.credited_invoice
     if original is None:
-        raise BusinessError("credit_note.no_invoice",
-                            _("A credit note must reference the invoice it corrects."))
+        raise BusinessError(
+            "credit_note.no_invoice", _("A credit note must reference the invoice it corrects.")
+        )
     if invoice.currency != original.currency:
-        raise BusinessError("credit_note.currency_mismatch",
-                            _("A credit note must be in the invoice's currency (%(currency)s)."),
-                            field="currency", currency=original.currency)  # fmt: skip
+        raise BusinessError(
+            "credit_note.currency_mismatch",
+            _("A credit note must be in the invoice's currency (%(currency)s)."),
+            field="currency",
+            currency=original.currency,
+        )
     credited = sum(
-        (c.total_incl_vat or ZERO for c in Invoice.objects.filter(credited_invoice=original)
-         .exclude(status=Status.DRAFT).exclude(pk=invoice.pk)),
+        (
+            c.total_incl_vat or ZERO
+            for c in Invoice.objects.filter(credited_invoice=original)
+            .exclude(status=Status.DRAFT)
+            .exclude(pk=invoice.pk)
+        ),
         ZERO,
-    )  # fmt: skip
+    )
     remaining = (original.total_incl_vat or ZERO) - credited
     if totals.tax_inclusive > remaining:
         raise BusinessError(
             "credit_note.exceeds_invoice",
-            _("This credit note (%(amount)s) exceeds what remains to credit on invoice "
-              "%(number)s (%(remaining)s)."),
-            amount=totals.tax_inclusive, number=original.number, remaining=remaining,
-        )  # fmt: skip
+            _(
+                "This credit note (%(amount)s) exceeds what remains to credit on invoice "
+                "%(number)s (%(remaining)s)."
+            ),
+            amount=totals.tax_inclusive,
+            number=original.number,
+            remaining=remaining,
+        )
 
 
-def build_document(invoice: Invoice, lines: list[InvoiceLine], number: str,
-                   issue_date: dt.date) -> InvoiceDocument:  # fmt: skip
+def build_document(
+    invoice: Invoice, lines: list[InvoiceLine], number: str, issue_date: dt.date
+) -> InvoiceDocument:
     org, customer = invoice.organization, invoice.customer
     totals = draft_totals(invoice, lines)
     terms = _terms(invoice, customer, org)
     due = invoice.due_date or due_date(issue_date, terms)
     check_due_date(issue_date, due)
     natures = [Nature(line.nature) for line in lines if line.deducted_invoice_id is None] or [
-        Nature(lines[0].nature)]  # fmt: skip
+        Nature(lines[0].nature)
+    ]
     has_deductions = any(line.deducted_invoice_id for line in lines)
     preceding: list[PrecedingInvoice] = []
     if invoice.credited_invoice_id:
         original = invoice.credited_invoice
-        assert original is not None and original.number and original.issue_date
+        assert original is not None
+        assert original.number
+        assert original.issue_date
         preceding.append(PrecedingInvoice(original.number, original.issue_date))
     for line in lines:
         deposit = line.deducted_invoice
@@ -435,15 +569,20 @@ def build_document(invoice: Invoice, lines: list[InvoiceLine], number: str,
     language = invoice.language
     doc_lines = tuple(
         DocumentLine(
-            position=i + 1, description=line.description, quantity=line.quantity,
-            unit_code=line.unit_code, unit_price=line.unit_price,
+            position=i + 1,
+            description=line.description,
+            quantity=line.quantity,
+            unit_code=line.unit_code,
+            unit_price=line.unit_price,
             discount_percent=line.discount_percent,
-            vat_category=VatCategory(line.vat_category), vat_rate=line.vat_rate,
-            nature=Nature(line.nature), amounts=totals.lines[i],
+            vat_category=VatCategory(line.vat_category),
+            vat_rate=line.vat_rate,
+            nature=Nature(line.nature),
+            amounts=totals.lines[i],
             product_code=line.product.code if line.product else "",
         )
         for i, line in enumerate(lines)
-    )  # fmt: skip
+    )
     return InvoiceDocument(
         type_code=TYPE_CODES[DocumentKind(invoice.kind)],
         number=number,
@@ -456,15 +595,20 @@ def build_document(invoice: Invoice, lines: list[InvoiceLine], number: str,
         lines=doc_lines,
         totals=totals,
         payment=PaymentInstructions(
-            "58" if org.iban else "30", iban=org.iban, bic=org.bic,
-            account_name=org.legal_name or org.name, remittance=number,
-        ),  # fmt: skip
+            "58" if org.iban else "30",
+            iban=org.iban,
+            bic=org.bic,
+            account_name=org.legal_name or org.name,
+            remittance=number,
+        ),
         notes=legal_notes(
-            language=language, late_penalty_rate=org.late_penalty_rate,
+            language=language,
+            late_penalty_rate=org.late_penalty_rate,
             early_payment_discount=org.early_payment_discount,
             categories=[g.category for g in totals.vat_groups],
-            vat_on_debits=org.vat_on_debits, buyer_is_business=customer.is_company,
-        ),  # fmt: skip
+            vat_on_debits=org.vat_on_debits,
+            buyer_is_business=customer.is_company,
+        ),
         payment_terms_text=terms.describe(language),
         operation_nature=operation_nature(natures, after_deposit=has_deductions),
         vat_on_debits=org.vat_on_debits,
@@ -491,24 +635,29 @@ def issue_invoice(
     today = timezone.localdate(timezone=_zone(org))
     issue_date = issue_date or today
     if issue_date > today:
-        raise BusinessError("invoice.future_date",
-                            _("An invoice cannot be issued with a date in the future."),
-                            field="issue_date")  # fmt: skip
+        raise BusinessError(
+            "invoice.future_date",
+            _("An invoice cannot be issued with a date in the future."),
+            field="issue_date",
+        )
     with atomic():
         invoice = get_invoice(ctx, invoice_id, for_update=True)
         _refuse_if_issued(invoice)
-        invoice = (Invoice.objects.select_related("organization", "customer", "credited_invoice")
-                   .get(pk=invoice.pk))  # fmt: skip
+        invoice = Invoice.objects.select_related(
+            "organization", "customer", "credited_invoice"
+        ).get(pk=invoice.pk)
         lines = list(invoice.lines.select_related("product", "deducted_invoice"))
         if not lines:
-            raise BusinessError("invoice.empty",
-                                _("An invoice without lines cannot be issued: add at least one "
-                                  "line."))  # fmt: skip
+            raise BusinessError(
+                "invoice.empty",
+                _("An invoice without lines cannot be issued: add at least one line."),
+            )
         _check_vat_cases(invoice.organization, invoice.customer, lines)
         totals = draft_totals(invoice, lines)
         if totals.tax_inclusive < 0:
-            raise BusinessError("invoice.negative_total",
-                                _("The total is negative: issue a credit note instead."))
+            raise BusinessError(
+                "invoice.negative_total", _("The total is negative: issue a credit note instead.")
+            )
         if invoice.kind == DocumentKind.CREDIT_NOTE:
             _check_credit_note_limit(invoice, totals)
         # Build and check the document once with a placeholder number, before taking the lock.
@@ -520,10 +669,13 @@ def issue_invoice(
         if series.last_issue_date and issue_date < series.last_issue_date:
             raise BusinessError(
                 "numbering.backdated",
-                _("The last document of this series is dated %(last)s: a new one cannot be "
-                  "dated earlier (numbers must follow the dates)."),
-                field="issue_date", last=series.last_issue_date.isoformat(),
-            )  # fmt: skip
+                _(
+                    "The last document of this series is dated %(last)s: a new one cannot be "
+                    "dated earlier (numbers must follow the dates)."
+                ),
+                field="issue_date",
+                last=series.last_issue_date.isoformat(),
+            )
         key = numbering.period_key(numbering.Reset(series.reset), issue_date)
         SeriesCounter.objects.bulk_create(
             [SeriesCounter(series=series, period_key=key, last_value=0)], ignore_conflicts=True
@@ -561,16 +713,25 @@ def issue_invoice(
         if render:
             org_row = invoice.organization
             branding = documents.Branding(
-                bytes(org_row.logo) if org_row.logo else None, org_row.logo_mime,
+                bytes(org_row.logo) if org_row.logo else None,
+                org_row.logo_mime,
                 org_row.accent_color,
-            )  # fmt: skip
+            )
             pdf, xml = documents.build(doc, branding)
             documents.store(org.id, invoice.id, number, pdf, xml)
         if invoice.credited_invoice_id:
             _update_credited_status(invoice.credited_invoice_id)
-        audit.record(org.id, ctx.actor, "invoice.issued", invoice,
-                     after={"number": number, "total_incl_vat": totals.tax_inclusive,
-                            "chain_hash": invoice.chain_hash})  # fmt: skip
+        audit.record(
+            org.id,
+            ctx.actor,
+            "invoice.issued",
+            invoice,
+            after={
+                "number": number,
+                "total_incl_vat": totals.tax_inclusive,
+                "chain_hash": invoice.chain_hash,
+            },
+        )
     return invoice
 
 
@@ -620,42 +781,66 @@ def create_credit_note(
     with atomic():
         original = get_invoice(ctx, invoice_id, for_update=True)
         if original.is_draft:
-            raise BusinessError("credit_note.draft_invoice",
-                                _("A draft can be edited or deleted; credit notes are for issued "
-                                  "invoices."))  # fmt: skip
+            raise BusinessError(
+                "credit_note.draft_invoice",
+                _("A draft can be edited or deleted; credit notes are for issued invoices."),
+            )
         if original.kind == DocumentKind.CREDIT_NOTE:
-            raise BusinessError("credit_note.of_credit_note",
-                                _("A credit note cannot be credited; issue a new invoice."))
+            raise BusinessError(
+                "credit_note.of_credit_note",
+                _("A credit note cannot be credited; issue a new invoice."),
+            )
         if lines is None:
             source = list(original.lines.all())
             line_data: list[Mapping[str, Any]] = [
-                {f: getattr(line, f) for f in LINE_FIELDS} for line in source
+                {f: getattr(line, f) for f in LINE_FIELDS}
+                for line in source
                 if line.deducted_invoice_id is None
             ]
             deductions = [line for line in source if line.deducted_invoice_id is not None]
         else:
             line_data, deductions = list(lines), []
         note = Invoice.objects.create(
-            organization=ctx.organization, customer=original.customer,
-            kind=DocumentKind.CREDIT_NOTE, credited_invoice=original,
-            currency=original.currency, language=original.language,
-            payment_terms_kind=TermsKind.ON_RECEIPT.value, payment_terms_days=0,
-            document_discount_percent=original.document_discount_percent if lines is None
+            organization=ctx.organization,
+            customer=original.customer,
+            kind=DocumentKind.CREDIT_NOTE,
+            credited_invoice=original,
+            currency=original.currency,
+            language=original.language,
+            payment_terms_kind=TermsKind.ON_RECEIPT.value,
+            payment_terms_days=0,
+            document_discount_percent=original.document_discount_percent
+            if lines is None
             else Decimal(0),
-            purchase_order=original.purchase_order, reason=reason[:300],
-        )  # fmt: skip
+            purchase_order=original.purchase_order,
+            reason=reason[:300],
+        )
         clean = _clean_lines(ctx, line_data, note.currency)
         for line in clean:
             line.invoice = note
         for i, d in enumerate(deductions):
-            clean.append(InvoiceLine(
-                invoice=note, position=len(clean) + 1 + i, description=d.description,
-                quantity=d.quantity, unit_code=d.unit_code, unit_price=d.unit_price,
-                vat_category=d.vat_category, vat_rate=d.vat_rate, nature=d.nature,
-                deducted_invoice=d.deducted_invoice))  # fmt: skip
+            clean.append(
+                InvoiceLine(
+                    invoice=note,
+                    position=len(clean) + 1 + i,
+                    description=d.description,
+                    quantity=d.quantity,
+                    unit_code=d.unit_code,
+                    unit_price=d.unit_price,
+                    vat_category=d.vat_category,
+                    vat_rate=d.vat_rate,
+                    nature=d.nature,
+                    deducted_invoice=d.deducted_invoice,
+                )
+            )
         InvoiceLine.objects.bulk_create(clean)
-        audit.record(ctx.organization.id, ctx.actor, "credit_note.draft_created", note,
-                     after={"credits": original.number, "reason": reason})  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "credit_note.draft_created",
+            note,
+            after={"credits": original.number, "reason": reason},
+        )
         if issue:
             note = issue_invoice(ctx, note.id, render=render)
     return note

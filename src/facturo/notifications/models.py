@@ -19,6 +19,7 @@ class OutboxEmail(UUIDModel):
     from_email = models.CharField(max_length=300)
     to = models.JSONField()
     cc = models.JSONField(default=list)
+    reply_to = models.JSONField(default=list)
     subject = models.CharField(max_length=300)
     body = models.TextField()
     attachment_ids = models.JSONField(default=list)  # StoredDocument ids
@@ -28,8 +29,14 @@ class OutboxEmail(UUIDModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
     last_error = models.TextField(blank=True)
+    # Set by the worker that claimed the row; with next_attempt_at as the end of its lease,
+    # it makes marking conditional on still holding the claim (see deliver_pending).
+    claim_token = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
 
     @property
     def message_id(self) -> str:

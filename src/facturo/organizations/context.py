@@ -29,9 +29,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.ADMIN: _ALL,
     Role.ACCOUNTANT: frozenset({Perm.VIEW, Perm.EXPORT, Perm.ISSUE_INVOICES, Perm.SEND_INVOICES}),
     Role.SALES: frozenset(
-        {Perm.VIEW, Perm.EDIT_CUSTOMERS, Perm.EDIT_CATALOG, Perm.EDIT_INVOICES,
-         Perm.ISSUE_INVOICES, Perm.SEND_INVOICES}
-    ),  # fmt: skip
+        {
+            Perm.VIEW,
+            Perm.EDIT_CUSTOMERS,
+            Perm.EDIT_CATALOG,
+            Perm.EDIT_INVOICES,
+            Perm.ISSUE_INVOICES,
+            Perm.SEND_INVOICES,
+        }
+    ),
     Role.READ_ONLY: frozenset({Perm.VIEW}),
 }
 

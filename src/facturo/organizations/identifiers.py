@@ -1,4 +1,6 @@
-"""Checks of French and EU identifiers with python-stdnum and schwifty (no hand-written checksums)."""
+"""Checks of French and EU identifiers with python-stdnum and schwifty.
+
+No hand-written checksums."""
 
 from __future__ import annotations
 
@@ -33,7 +35,10 @@ def clean_siret(value: str, field: str = "siret") -> str:
     except stdnum_errors.ValidationError:
         raise BusinessError(
             "identifier.invalid_siret",
-            _("“%(value)s” is not a valid SIRET: 14 digits (SIREN + NIC) with a valid check digit."),
+            _(
+                "“%(value)s” is not a valid SIRET: 14 digits (SIREN + NIC) with a valid "
+                "check digit."
+            ),
             field=field,
             value=value,
         ) from None

@@ -50,18 +50,25 @@ class Organization(UUIDModel):
     default_language = models.CharField(_("default language"), max_length=8, default="fr")
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
     payment_terms_kind = models.CharField(
-        _("payment terms"), max_length=32, choices=[(k.value, k.value) for k in TermsKind],
+        _("payment terms"),
+        max_length=32,
+        choices=[(k.value, k.value) for k in TermsKind],
         default=TermsKind.NET.value,
-    )  # fmt: skip
+    )
     payment_terms_days = models.PositiveSmallIntegerField(_("payment terms (days)"), default=30)
-    late_penalty_rate = ScaledDecimalField(
-        _("late penalty rate (% per year)"), scale=RATE_SCALE, null=True, blank=True,
+    late_penalty_rate = ScaledDecimalField(  # type: ignore[misc]
+        _("late penalty rate (% per year)"),
+        scale=RATE_SCALE,
+        null=True,
+        blank=True,
         help_text=_("Empty: the legal rate (ECB refinancing rate + 10 points)."),
-    )  # fmt: skip
+    )
     early_payment_discount = models.CharField(
-        _("early payment discount terms"), max_length=200, blank=True,
+        _("early payment discount terms"),
+        max_length=200,
+        blank=True,
         help_text=_("Empty: “No discount for early payment.”"),
-    )  # fmt: skip
+    )
     vat_regime = models.CharField(
         _("VAT regime"), max_length=20, choices=VatRegime.choices, default=VatRegime.NORMAL
     )
@@ -109,9 +116,11 @@ class NumberingSeries(UUIDModel):
     name = models.CharField(_("name"), max_length=100)
     pattern = models.CharField(_("pattern"), max_length=60)
     reset = models.CharField(
-        _("reset"), max_length=10, choices=[(r.value, r.value) for r in Reset],
+        _("reset"),
+        max_length=10,
+        choices=[(r.value, r.value) for r in Reset],
         default=Reset.YEARLY.value,
-    )  # fmt: skip
+    )
     is_default = models.BooleanField(default=True)
     last_issue_date = models.DateField(null=True, blank=True)
     last_hash = models.CharField(max_length=64, blank=True)  # head of the issued-document chain

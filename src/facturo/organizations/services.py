@@ -28,13 +28,41 @@ DEFAULT_PATTERNS = {
     DocumentKind.DEPOSIT: "AC-{YYYY}-{seq:05}",
 }
 IDENTITY_FIELDS = (
-    "name", "legal_name", "legal_form", "share_capital", "siren", "siret", "vat_number", "rcs",
-    "address_line1", "address_line2", "postcode", "city", "country_code", "email", "phone",
-    "iban", "bic", "accent_color", "currency", "default_language", "time_zone",
-    "payment_terms_kind", "payment_terms_days", "late_penalty_rate", "early_payment_discount",
-    "vat_regime", "vat_on_debits", "smtp_host", "smtp_port", "smtp_user", "smtp_password",
-    "smtp_starttls", "email_from", "accounting_copy_email",
-)  # fmt: skip
+    "name",
+    "legal_name",
+    "legal_form",
+    "share_capital",
+    "siren",
+    "siret",
+    "vat_number",
+    "rcs",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "country_code",
+    "email",
+    "phone",
+    "iban",
+    "bic",
+    "accent_color",
+    "currency",
+    "default_language",
+    "time_zone",
+    "payment_terms_kind",
+    "payment_terms_days",
+    "late_penalty_rate",
+    "early_payment_discount",
+    "vat_regime",
+    "vat_on_debits",
+    "smtp_host",
+    "smtp_port",
+    "smtp_user",
+    "smtp_password",
+    "smtp_starttls",
+    "email_from",
+    "accounting_copy_email",
+)
 
 
 def _snapshot(org: Organization) -> dict[str, Any]:
@@ -75,13 +103,20 @@ def create_organization(owner: User, actor: Actor | None = None, **data: Any) ->
         Membership.objects.create(user=owner, organization=org, role=Role.OWNER)
         for kind, pattern in DEFAULT_PATTERNS.items():
             NumberingSeries.objects.create(
-                organization=org, kind=kind, name=str(kind.label), pattern=pattern,
-                reset=Reset.YEARLY, is_default=True,
-            )  # fmt: skip
+                organization=org,
+                kind=kind,
+                name=str(kind.label),
+                pattern=pattern,
+                reset=Reset.YEARLY,
+                is_default=True,
+            )
         audit.record(
-            org.id, actor or Actor(str(owner.pk), owner.email), "organization.created", org,
+            org.id,
+            actor or Actor(str(owner.pk), owner.email),
+            "organization.created",
+            org,
             after=_snapshot(org),
-        )  # fmt: skip
+        )
     return org
 
 
@@ -98,8 +133,9 @@ def update_organization(ctx: Ctx, **data: Any) -> Organization:
         if "logo" in data:
             org.logo, org.logo_mime = data["logo"], data.get("logo_mime", "")
         org.save()
-        audit.record(org.id, ctx.actor, "organization.updated", org, before=before,
-                     after=_snapshot(org))  # fmt: skip
+        audit.record(
+            org.id, ctx.actor, "organization.updated", org, before=before, after=_snapshot(org)
+        )
     return org
 
 
@@ -119,19 +155,27 @@ def update_series(ctx: Ctx, kind: str, pattern: str, reset: str) -> NumberingSer
             )
         series.pattern, series.reset = pattern, reset
         series.save(update_fields=["pattern", "reset"])
-        audit.record(ctx.organization.id, ctx.actor, "series.updated", series, before=before,
-                     after={"pattern": pattern, "reset": reset})  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "series.updated",
+            series,
+            before=before,
+            after={"pattern": pattern, "reset": reset},
+        )
     return series
 
 
 def add_member(ctx: Ctx, email: str, role: str, password: str | None = None) -> Membership:
     ctx.require(Perm.MANAGE_MEMBERS)
     if role not in Role.values:
-        raise BusinessError("member.invalid_role", _("Unknown role “%(role)s”."), field="role",
-                            role=role)  # fmt: skip
+        raise BusinessError(
+            "member.invalid_role", _("Unknown role “%(role)s”."), field="role", role=role
+        )
     if role == Role.OWNER and ctx.role != Role.OWNER:
-        raise BusinessError("member.owner_only", _("Only an owner can add another owner."),
-                            field="role")  # fmt: skip
+        raise BusinessError(
+            "member.owner_only", _("Only an owner can add another owner."), field="role"
+        )
     with atomic():
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
@@ -145,8 +189,14 @@ def add_member(ctx: Ctx, email: str, role: str, password: str | None = None) -> 
             membership.save(update_fields=["role"])
         else:
             before = None
-        audit.record(ctx.organization.id, ctx.actor, "member.saved", membership,
-                     before=before, after={"email": user.email, "role": role})  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "member.saved",
+            membership,
+            before=before,
+            after={"email": user.email, "role": role},
+        )
     return membership
 
 
@@ -160,10 +210,14 @@ def remove_member(ctx: Ctx, membership_id: int) -> None:
             raise NotFound("member.not_found", _("No such member."))
         owners = Membership.objects.filter(organization=ctx.organization, role=Role.OWNER)
         if membership.role == Role.OWNER and owners.count() == 1:
-            raise BusinessError("member.last_owner",
-                                _("The last owner cannot be removed."))  # fmt: skip
-        audit.record(ctx.organization.id, ctx.actor, "member.removed", membership,
-                     before={"email": membership.user.email, "role": membership.role})  # fmt: skip
+            raise BusinessError("member.last_owner", _("The last owner cannot be removed."))
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "member.removed",
+            membership,
+            before={"email": membership.user.email, "role": membership.role},
+        )
         membership.delete()
 
 
@@ -191,9 +245,13 @@ def create_api_token(membership: Membership, name: str = "cli") -> str:
         token = ApiToken.objects.create(
             membership=membership, name=name, prefix=prefix, token_hash=_hash_token(raw)
         )
-        audit.record(membership.organization_id, Actor(str(membership.user_id),
-                     membership.user.email), "api_token.created", token,
-                     after={"name": name, "prefix": prefix})  # fmt: skip
+        audit.record(
+            membership.organization_id,
+            Actor(str(membership.user_id), membership.user.email),
+            "api_token.created",
+            token,
+            after={"name": name, "prefix": prefix},
+        )
     return raw
 
 
@@ -214,5 +272,8 @@ def authenticate_token(raw: str, ip: str | None = None) -> Ctx | None:
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return Ctx(token.membership.organization, token.membership.role,
-               Actor(str(user.pk), f"{user.email} (API)", ip))  # fmt: skip
+    return Ctx(
+        token.membership.organization,
+        token.membership.role,
+        Actor(str(user.pk), f"{user.email} (API)", ip),
+    )

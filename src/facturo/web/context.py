@@ -8,5 +8,7 @@ from django.http import HttpRequest
 
 
 def organization(request: HttpRequest) -> dict[str, Any]:
-    return {"current_org": getattr(request, "organization", None),
-            "current_role": getattr(request, "role", None)}  # fmt: skip
+    return {
+        "current_org": getattr(request, "organization", None),
+        "current_role": getattr(request, "role", None),
+    }

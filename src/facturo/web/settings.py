@@ -6,6 +6,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,7 +91,7 @@ TEMPLATES = [
 ]
 
 
-def _sqlite(path: Path) -> dict[str, object]:
+def _sqlite(path: Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
@@ -105,6 +107,7 @@ def _sqlite(path: Path) -> dict[str, object]:
 
 
 DATABASE_URL = os.environ.get("FACTURO_DATABASE_URL", "")
+DATABASES: dict[str, Any]
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
@@ -150,6 +153,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Static files are served from the app folders by WhiteNoise: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_HTTPONLY = True
@@ -171,11 +177,14 @@ DEFAULT_FROM_EMAIL = os.environ.get("FACTURO_FROM_EMAIL", "facturo@localhost")
 
 REDIS_URL = os.environ.get("FACTURO_REDIS_URL", "")
 if REDIS_URL:
-    HUEY = {"huey_class": "huey.RedisHuey", "name": "facturo", "url": REDIS_URL,
-            "immediate": False}  # fmt: skip
+    HUEY = {"huey_class": "huey.RedisHuey", "name": "facturo", "url": REDIS_URL, "immediate": False}
 else:
-    HUEY = {"huey_class": "huey.SqliteHuey", "name": "facturo",
-            "filename": str(DATA_DIR / "huey.sqlite3"), "immediate": False}  # fmt: skip
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "facturo",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+    }
 
 LOGGING = {
     "version": 1,

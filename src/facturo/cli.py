@@ -1,0 +1,277 @@
+"""The ``facturo`` command: run, operate and verify an installation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from facturo.organizations.models import Organization
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(help="facturo — invoicing for French and EU businesses.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+export_app = typer.Typer(help="Exports.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(export_app, name="export")
+console = Console()
+err = Console(stderr=True)
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facturo.web.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(verbosity: int = 0) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+def _pick_organization(email: str | None, organization: str | None) -> Organization:
+    from facturo.organizations.models import Membership, Organization
+
+    if organization:
+        org = (
+            Organization.objects.filter(pk=organization).first()
+            or Organization.objects.filter(name=organization).first()
+        )
+        if org is None:
+            err.print(f"[red]No organization “{organization}”.[/red]")
+            raise typer.Exit(2)
+        return org
+    if email:
+        memberships = list(
+            Membership.objects.filter(user__email__iexact=email).select_related("organization")
+        )
+        if len(memberships) == 1:
+            return memberships[0].organization
+        if not memberships:
+            err.print(f"[red]{email} belongs to no organization.[/red]")
+            raise typer.Exit(2)
+        names = ", ".join(f"{m.organization.name} ({m.organization.pk})" for m in memberships)
+        err.print(
+            f"[red]{email} belongs to several organizations; add --organization: {names}[/red]"
+        )
+        raise typer.Exit(2)
+    orgs = list(Organization.objects.all()[:2])
+    if len(orgs) == 1:
+        return orgs[0]
+    err.print("[red]Several (or no) organizations: name one with --organization.[/red]")
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the database schema."""
+    _setup()
+    _migrate(verbosity=1)
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "facturo.cli", "worker"], start_new_session=False
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    embedded_worker: Annotated[bool, typer.Option(help="Run the background worker too.")] = True,
+    threads: Annotated[int, typer.Option(help="Web threads.")] = 8,
+) -> None:
+    """Run the web application (and, by default, the background worker) in one command."""
+    _setup()
+    _migrate()
+    from waitress import serve as waitress_serve
+
+    from facturo.web.wsgi import application
+
+    worker = _start_worker() if embedded_worker else None
+    console.print(f"facturo is running on [bold]http://{host}:{port}/[/bold] (Ctrl+C to stop)")
+    try:
+        waitress_serve(application, host=host, port=port, threads=threads, ident="facturo")
+    finally:
+        if worker and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="Worker threads.")] = 2,
+) -> None:
+    """Run background jobs (e-mail delivery, periodic tasks). Start one per machine or more."""
+    _setup()
+    from django.core.management import call_command
+
+    call_command("run_huey", workers=workers, worker_type="thread")
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only load the data.")] = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Create the database, load a realistic demo company and start facturo."""
+    _setup()
+    from django.conf import settings
+
+    _migrate()
+    from facturo.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
+
+    with console.status("Loading the demo company…"):
+        org, created = load_demo()
+    console.print(
+        ("Demo company created: " if created else "Demo company already there: ")
+        + f"[bold]{org.name}[/bold]  (data in {settings.DATA_DIR})"
+    )
+    console.print(f"Log in as [bold]{DEMO_EMAIL}[/bold] with password [bold]{DEMO_PASSWORD}[/bold]")
+    if not no_serve:
+        serve(host=host, port=port, embedded_worker=True, threads=8)
+
+
+@app.command()
+def createuser(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    organization: Annotated[
+        str | None, typer.Option(help="Create this company, owned by the user.")
+    ] = None,
+    superuser: bool = False,
+) -> None:
+    """Create a user (optionally with a new organization they own)."""
+    _setup()
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from facturo.accounts.models import User
+
+    if User.objects.filter(email__iexact=email).exists():
+        err.print(f"[red]A user {email} already exists.[/red]")
+        raise typer.Exit(2)
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        err.print("[red]" + " ".join(exc.messages) + "[/red]")
+        raise typer.Exit(2) from None
+    if superuser:
+        user = User.objects.create_superuser(email, password)
+    else:
+        user = User.objects.create_user(email, password)
+    console.print(f"User {user.email} created.")
+    if organization:
+        from facturo.organizations.services import create_organization
+
+        org = create_organization(
+            user,
+            name=organization,
+            legal_name=organization,
+            address_line1="—",
+            postcode="00000",
+            city="—",
+        )
+        console.print(
+            f"Organization “{org.name}” created ({org.pk}); complete its identity in "
+            "the settings before issuing."
+        )
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="The user the token acts as.")],
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+    name: str = "cli",
+) -> None:
+    """Print a new API token (shown once)."""
+    _setup()
+    from facturo.organizations.models import Membership
+    from facturo.organizations.services import create_api_token
+
+    org = _pick_organization(email, organization)
+    membership = Membership.objects.filter(user__email__iexact=email, organization=org).first()
+    if membership is None:
+        err.print(f"[red]{email} is not a member of {org.name}.[/red]")
+        raise typer.Exit(2)
+    print(create_api_token(membership, name))
+
+
+@export_app.command("documents")
+def export_documents(
+    out: Annotated[Path, typer.Option(help="Folder to write <number>.pdf files into.")],
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+) -> None:
+    """Write every issued invoice and credit note as <number>.pdf (Factur-X embedded)."""
+    _setup()
+    from facturo.documents.models import StoredDocument
+    from facturo.documents.services import PDF
+
+    org = _pick_organization(None, organization)
+    out.mkdir(parents=True, exist_ok=True)
+    docs = StoredDocument.objects.filter(organization_id=org.id, content_type=PDF).order_by(
+        "filename"
+    )
+    total = docs.count()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("Exporting", total=total)
+        for doc in docs.iterator(chunk_size=50):
+            (out / doc.filename).write_bytes(bytes(doc.content))
+            progress.advance(task)
+    console.print(f"{total} documents written to {out}")
+
+
+@app.command()
+def check(
+    organization: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+) -> None:
+    """Verify numbering (no gap, no duplicate, date order) and every hash chain."""
+    _setup()
+    from facturo.invoicing.integrity import verify_organization
+    from facturo.organizations.models import Organization
+
+    orgs = (
+        [_pick_organization(None, organization)]
+        if organization
+        else list(Organization.objects.order_by("created_at"))
+    )
+    problems = []
+    for org in orgs:
+        found = verify_organization(org)
+        problems.extend(found)
+        status = "[green]OK[/green]" if not found else f"[red]{len(found)} problem(s)[/red]"
+        console.print(f"{org.name}: {status}")
+    if problems:
+        for problem in problems:
+            err.print(f"[red]BROKEN[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(f"All {len(orgs)} organization(s) verified.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
