@@ -80,16 +80,24 @@ HEADER_FIELDS = (
     "reason",
 )
 MAX_LINES = 1000
+ISSUE_FIELDS = ["number", "series", "period_key", "sequence_value", "series_position",
+                "issue_date", "due_date", "snapshot", "chain_previous_hash", "chain_hash",
+                "status", "issued_at", "issued_by", "total_excl_vat", "total_vat",
+                "total_incl_vat", "updated_at"]
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
-def get_invoice(ctx: Ctx, invoice_id: Any, *, for_update: bool = False) -> Invoice:
+def get_invoice(
+    ctx: Ctx, invoice_id: Any, *, for_update: bool = False, related: bool = False
+) -> Invoice:
     ctx.require(Perm.VIEW)
     qs = Invoice.objects.filter(organization=ctx.organization)
+    if related:
+        qs = qs.select_related("organization", "customer", "credited_invoice")
     if for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",)) if related else qs.select_for_update()
     try:
         invoice = qs.filter(pk=invoice_id).first()
     except (ValueError, TypeError):
@@ -641,11 +649,9 @@ def issue_invoice(
             field="issue_date",
         )
     with atomic():
-        invoice = get_invoice(ctx, invoice_id, for_update=True)
+        # Lock only the invoice row (not the joined customer or organization rows).
+        invoice = get_invoice(ctx, invoice_id, for_update=True, related=True)
         _refuse_if_issued(invoice)
-        invoice = Invoice.objects.select_related(
-            "organization", "customer", "credited_invoice"
-        ).get(pk=invoice.pk)
         lines = list(invoice.lines.select_related("product", "deducted_invoice"))
         if not lines:
             raise BusinessError(
@@ -677,10 +683,11 @@ def issue_invoice(
                 last=series.last_issue_date.isoformat(),
             )
         key = numbering.period_key(numbering.Reset(series.reset), issue_date)
-        SeriesCounter.objects.bulk_create(
-            [SeriesCounter(series=series, period_key=key, last_value=0)], ignore_conflicts=True
-        )
-        counter = SeriesCounter.objects.select_for_update().get(series=series, period_key=key)
+        counters = SeriesCounter.objects.select_for_update().filter(series=series, period_key=key)
+        counter = counters.first()
+        if counter is None:  # first document of the period (the series lock is held)
+            SeriesCounter.objects.create(series=series, period_key=key, last_value=0)
+            counter = counters.get()
         counter.last_value += 1
         number = numbering.check_number(
             numbering.format_number(series.pattern, issue_date, counter.last_value)
@@ -704,7 +711,7 @@ def issue_invoice(
         invoice.total_excl_vat = totals.tax_exclusive
         invoice.total_vat = totals.tax_total
         invoice.total_incl_vat = totals.tax_inclusive
-        invoice.save()
+        invoice.save(update_fields=ISSUE_FIELDS)
         counter.save(update_fields=["last_value"])
         series.last_issue_date = issue_date
         series.last_hash = invoice.chain_hash
