@@ -23,7 +23,7 @@ export_app = typer.Typer(help="Exports.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(export_app, name="export")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _setup() -> None:
