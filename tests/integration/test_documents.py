@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from facturo.cli import app
 from facturo.documents.services import PDF, XML, fetch
-from facturo.foundation.db import current_alias
 from facturo.formats.einvoice import validate_cii
+from facturo.foundation.db import current_alias
 from facturo.invoicing import services as invoicing
 from facturo.invoicing.triggers import PG_REVERSE, SQLITE_REVERSE
 from tests.factories import lines, make_customer, make_org
