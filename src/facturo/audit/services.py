@@ -44,22 +44,15 @@ def record(
 ) -> AuditEvent:
     """Append an event to the organization's chain. Call inside the service's transaction."""
     alias = current_alias()
-    head = (
-        AuditChainHead.objects.using(alias)
-        .select_for_update()
-        .filter(organization_id=organization_id)
-        .first()
-    )
-    if head is None:  # the organization's first event: two creators race on the primary key
+    heads = AuditChainHead.objects.using(alias).select_for_update()
+    try:
+        head = heads.get(organization_id=organization_id)
+    except AuditChainHead.DoesNotExist:  # first event: two creators race on the primary key
         AuditChainHead.objects.using(alias).bulk_create(
             [AuditChainHead(organization_id=organization_id, last_seq=0, last_hash=GENESIS)],
             ignore_conflicts=True,
         )
-        head = (
-            AuditChainHead.objects.using(alias)
-            .select_for_update()
-            .get(organization_id=organization_id)
-        )
+        head = heads.get(organization_id=organization_id)
     event = AuditEvent(
         organization_id=organization_id,
         seq=head.last_seq + 1,

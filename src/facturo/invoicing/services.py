@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 
 from facturo.audit import services as audit
@@ -80,10 +81,25 @@ HEADER_FIELDS = (
     "reason",
 )
 MAX_LINES = 1000
-ISSUE_FIELDS = ["number", "series", "period_key", "sequence_value", "series_position",
-                "issue_date", "due_date", "snapshot", "chain_previous_hash", "chain_hash",
-                "status", "issued_at", "issued_by", "total_excl_vat", "total_vat",
-                "total_incl_vat", "updated_at"]
+ISSUE_FIELDS = [
+    "number",
+    "series",
+    "period_key",
+    "sequence_value",
+    "series_position",
+    "issue_date",
+    "due_date",
+    "snapshot",
+    "chain_previous_hash",
+    "chain_hash",
+    "status",
+    "issued_at",
+    "issued_by",
+    "total_excl_vat",
+    "total_vat",
+    "total_incl_vat",
+    "updated_at",
+]
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -99,17 +115,10 @@ def get_invoice(
     if for_update:
         qs = qs.select_for_update(of=("self",)) if related else qs.select_for_update()
     try:
-        invoice = qs.filter(pk=invoice_id).first()
-    except (ValueError, TypeError):
-        invoice = None
-    except Exception as exc:  # malformed UUIDs raise ValidationError on some backends
-        if exc.__class__.__name__ == "ValidationError":
-            invoice = None
-        else:
-            raise
-    if invoice is None:
-        raise NotFound("invoice.not_found", _("No such invoice."))
-    return invoice
+        return qs.get(pk=invoice_id)
+    except (Invoice.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+        # malformed ids are "not found" too: never say more about other tenants' ids
+        raise NotFound("invoice.not_found", _("No such invoice.")) from None
 
 
 def line_inputs(lines: Iterable[InvoiceLine]) -> list[LineInput]:
@@ -684,8 +693,9 @@ def issue_invoice(
             )
         key = numbering.period_key(numbering.Reset(series.reset), issue_date)
         counters = SeriesCounter.objects.select_for_update().filter(series=series, period_key=key)
-        counter = counters.first()
-        if counter is None:  # first document of the period (the series lock is held)
+        try:
+            counter = counters.get()
+        except SeriesCounter.DoesNotExist:  # first document of the period (series is locked)
             SeriesCounter.objects.create(series=series, period_key=key, last_value=0)
             counter = counters.get()
         counter.last_value += 1
