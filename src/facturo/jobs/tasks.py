@@ -1,0 +1,29 @@
+"""Huey tasks and schedules: thin, each calls one service.
+
+The Huey consumer (``run_huey``) imports this module; so should the web process at start-up
+(``JobsConfig.ready``), so that queued e-mails are delivered right after their commit
+instead of at the next periodic flush.
+"""
+
+from __future__ import annotations
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
+from facturo.notifications import services as notifications
+
+
+# They return nothing: Huey would keep every result in its storage until read.
+@db_task()
+def deliver_outbox() -> None:
+    notifications.deliver_pending()
+
+
+@db_periodic_task(crontab(minute="*"))
+def flush_outbox() -> None:
+    """Every minute: delivers whatever is due, including e-mails whose enqueue was lost."""
+    notifications.deliver_pending()
+
+
+notifications.set_delivery_trigger(deliver_outbox)
