@@ -5,10 +5,12 @@ Typst's caches help only as much as they would between two real invoices of one 
 
     uv run python bench/render_pdf.py [--n 200] [--lines 10]
 
-Steps (medians per invoice): the EPC QR code, the view (Babel-formatted strings), Typst
-compiling tagged and untagged PDF/A-3b, the CII XML (build_cii, not part of rendering),
-embedding it (XSD check on), and the whole of what ``documents.services.build`` does with
-the default settings: render_pdf + build_cii + embed_facturx.
+Columns: median and 95th percentile wall time, invoices per second at the median, median
+CPU time of this process, peak RSS. Steps (per invoice): the EPC QR code, the view (strings
+formatted for the language), Typst compiling tagged and untagged PDF/A-3b, the CII XML
+(build_cii, not part of rendering), embedding it (XSD check on), and the whole of what
+``documents.services.build`` does with the default settings: render_pdf + build_cii +
+embed_facturx.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import resource
 import statistics
@@ -42,14 +45,17 @@ def documents(n: int, lines: int) -> list[InvoiceDocument]:
     return docs
 
 
-def measure(items: Sequence[Any], step: Callable[[Any], object]) -> list[float]:
+def measure(items: Sequence[Any], step: Callable[[Any], object]) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds per item (CPU time is less disturbed by other processes on a
+    shared machine; Typst runs on the calling thread, so both count the same work)."""
     step(items[-1])  # warm-up (fonts, XSD, first compile)
-    times = []
+    wall, cpu = [], []
     for item in items:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step(item)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return wall, cpu
 
 
 def peak_rss_mb() -> float:
@@ -93,15 +99,20 @@ def main() -> None:
 
     print(f"# {args.n} invoices of {args.lines} lines, Python {platform.python_version()}, "
           f"{platform.machine()}, default PDF: {default}")  # fmt: skip
-    print(f"{'step':50} {'n':>5} {'median ms':>10} {'p95 ms':>8} {'per s':>8} {'peak MB':>8}")
+    print(f"# load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"{'step':50} {'n':>5} {'median ms':>10} {'p95 ms':>8} {'per s':>8} "
+        f"{'cpu ms':>7} {'peak MB':>8}"
+    )
     for name, items, step in steps:
-        times = measure(items, step)
-        median = statistics.median(times)
-        p95 = statistics.quantiles(times, n=20)[-1]
+        wall, cpu = measure(items, step)
+        median = statistics.median(wall)
+        p95 = statistics.quantiles(wall, n=20)[-1]
         print(
-            f"{name:50} {len(times):>5} {median:>10.2f} {p95:>8.2f} "
-            f"{1000 / median:>8.1f} {peak_rss_mb():>8.0f}"
+            f"{name:50} {len(wall):>5} {median:>10.2f} {p95:>8.2f} {1000 / median:>8.1f} "
+            f"{statistics.median(cpu):>7.2f} {peak_rss_mb():>8.0f}"
         )
+    print(f"# load average after: {os.getloadavg()[0]:.2f}")
     sizes = [len(build(d)) for d in docs[:5]]
     print(f"# PDF size with XML: {statistics.mean(sizes) / 1024:.0f} KiB")
 

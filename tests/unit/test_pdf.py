@@ -242,7 +242,7 @@ def test_hostile_text_is_printed_literally() -> None:
     lines = list(doc.lines)
     for i, text in enumerate(HOSTILE):
         lines[i] = dataclasses.replace(lines[i], description=f"L{i} {text}")
-    lines[-1] = dataclasses.replace(lines[-1], description="Emoji 🎉 ok ☃")
+    lines[-1] = dataclasses.replace(lines[-1], description="Emoji 🎉 ok ☃ 👍🏽 中文 ❤️")
     buyer = dataclasses.replace(doc.buyer, name='Client #strong[X] $ "')
     doc = dataclasses.replace(doc, lines=tuple(lines), buyer=buyer, free_text="#pagebreak()")
     pages = pdf_text(render_pdf(doc))
@@ -252,9 +252,9 @@ def test_hostile_text_is_printed_literally() -> None:
         assert f"L{i} {hostile}" in text, hostile
     assert 'Client #strong[X] $ "' in text
     assert "#pagebreak()" in text
-    # PDF/A forbids glyphs the fonts lack, and Typst's embedded fonts have no emoji: the
-    # emoji is printed as its code point; characters the fonts have stay as they are.
-    assert "Emoji [U+1F389] ok ☃" in text
+    # PDF/A forbids glyphs the fonts lack, and Typst's embedded fonts have no emoji nor
+    # CJK: those are printed as their code points; characters the fonts have stay as they are.
+    assert "Emoji [U+1F389] ok ☃ [U+1F44D][U+1F3FD] [U+4E2D][U+6587] ❤" in text
 
 
 def test_control_characters_and_long_words() -> None:

@@ -4,9 +4,9 @@ Pure rendering: no Django, no database, no clock. The same document (and logo) a
 the same bytes, because the PDF timestamp is the issue date and only the fonts embedded in
 Typst are used (system fonts differ between machines).
 
-Every figure shown is read from ``doc.totals`` and formatted here with Babel; the Typst
-template receives strings only (JSON in ``sys.inputs``), so it neither computes amounts nor
-interprets any user text as markup.
+Every figure shown is read from ``doc.totals`` and formatted here (Babel's CLDR data); the
+Typst template receives strings only (JSON in ``sys.inputs``), so it neither computes
+amounts nor interprets any user text as markup.
 """
 
 from __future__ import annotations
@@ -371,16 +371,20 @@ def _clean(text: str) -> str:
 
 
 _UNBROKEN_RUN = re.compile(r"[^\s/\-.,;:_?&=+]{20}(?=[^\s/\-.,;:_?&=+])")
-
-
-def _for_print(text: str) -> str:
-    """``_clean`` text, with a zero-width break opportunity every 20 characters of a word
-    that long, so a pasted hash or URL wraps inside its column instead of overflowing."""
-    return _UNBROKEN_RUN.sub(lambda m: m.group(0) + "\u200b", _clean(text))
+# Emoji and pictographs (U+1F000 and up): none of Typst's embedded fonts has them.
+_PICTOGRAPHS = re.compile("[\U0001f000-\U0001faff]")
 
 
 def _codepoint_label(ch: str) -> str:
     return f"[U+{ord(ch):04X}]"
+
+
+def _for_print(text: str) -> str:
+    """``_clean`` text, emoji spelled as code points (PDF/A forbids a glyph the font lacks),
+    with a zero-width break opportunity every 20 characters of a word that long, so a
+    pasted hash or URL wraps inside its column instead of overflowing."""
+    text = _PICTOGRAPHS.sub(lambda m: _codepoint_label(m.group(0)), _clean(text))
+    return _UNBROKEN_RUN.sub(lambda m: m.group(0) + "\u200b", text)
 
 
 _UNDISPLAYABLE_RE = re.compile(r'the text `"((?:[^"\\]|\\.)*)"` could not be displayed')
@@ -399,6 +403,23 @@ def _undisplayable_text(message: str) -> str | None:
         return {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}.get(e.group(2), e.group(2))
 
     return _RUST_ESCAPE_RE.sub(unescape, m.group(1))
+
+
+def _followers(view: Any, text: str) -> set[str]:
+    """The non-ASCII characters that directly follow ``text`` in any string of ``view``."""
+    found: set[str] = set()
+
+    def visit(s: str) -> str:
+        start = s.find(text)
+        while start != -1:
+            after = start + len(text)
+            if after < len(s) and not s[after].isascii():
+                found.add(s[after])
+            start = s.find(text, start + 1)
+        return s
+
+    _map_strings(view, visit)
+    return found
 
 
 def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -1018,8 +1039,12 @@ def render_pdf(
             text = _undisplayable_text(str(e.message))
             if not text:
                 raise
-            missing = {ch for ch in text if not ch.isascii() or not ch.isprintable()} or set(text)
-            if missing <= replaced:
+            missing = {ch for ch in text if not ch.isascii() or not ch.isprintable()}
+            if not missing:
+                # Plain text reported: the culprit is a mark combined with it (a variation
+                # selector, an emoji modifier…), i.e. what follows it somewhere.
+                missing = _followers(view, text)
+            if not missing or missing <= replaced:
                 raise
             replaced |= missing
             table = {ord(ch): _codepoint_label(ch) for ch in missing}
