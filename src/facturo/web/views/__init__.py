@@ -1,0 +1,45 @@
+"""The web UI: server-rendered pages, htmx for the live parts. Included under namespace "web"."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.views.i18n import set_language
+
+from . import auth, catalog, customers, dashboard, invoices, organization
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("login/", auth.login, name="login"),
+    path("logout/", auth.logout, name="logout"),
+    path("language/", set_language, name="set_language"),
+    path("organization/switch/", auth.switch, name="org_switch"),
+    # customers
+    path("customers/", customers.customer_list, name="customer_list"),
+    path("customers/new/", customers.customer_create, name="customer_create"),
+    path("customers/<uuid:pk>/", customers.customer_detail, name="customer_detail"),
+    path("customers/<uuid:pk>/edit/", customers.customer_edit, name="customer_edit"),
+    # catalog
+    path("catalog/", catalog.product_list, name="product_list"),
+    path("catalog/new/", catalog.product_create, name="product_create"),
+    path("catalog/<uuid:pk>/edit/", catalog.product_edit, name="product_edit"),
+    # invoices
+    path("invoices/", invoices.invoice_list, name="invoice_list"),
+    path("invoices/new/", invoices.invoice_create, name="invoice_create"),
+    path("invoices/new/totals/", invoices.invoice_totals_new, name="invoice_totals_new"),
+    path("invoices/<uuid:pk>/", invoices.invoice_detail, name="invoice_detail"),
+    path("invoices/<uuid:pk>/totals/", invoices.invoice_totals, name="invoice_totals"),
+    path("invoices/<uuid:pk>/issue/", invoices.invoice_issue, name="invoice_issue"),
+    path("invoices/<uuid:pk>/delete/", invoices.invoice_delete, name="invoice_delete"),
+    path("invoices/<uuid:pk>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
+    path("invoices/<uuid:pk>/send/", invoices.invoice_send, name="invoice_send"),
+    path("invoices/<uuid:pk>/credit-note/", invoices.invoice_credit, name="invoice_credit"),
+    # organization
+    path("settings/", organization.org_settings, name="org_settings"),
+    path("settings/numbering-example/", organization.numbering_example, name="numbering_example"),
+    path("settings/logo/", organization.org_logo, name="org_logo"),
+    path("settings/members/", organization.members, name="members"),
+    path("settings/members/<int:pk>/role/", organization.member_role, name="member_role"),
+    path("settings/members/<int:pk>/remove/", organization.member_remove, name="member_remove"),
+]
+
+__all__ = ["urlpatterns"]
