@@ -254,3 +254,16 @@ def test_vat_cases_need_the_right_identifiers(engine: str) -> None:
             ],
         )
     assert err.value.code == "tax.rate_must_be_zero"
+
+
+def test_control_characters_never_reach_a_document(engine: str) -> None:
+    _, ctx = make_org()
+    customer = make_customer(ctx)
+    with pytest.raises(BusinessError) as err:
+        invoicing.create_draft(ctx, customer.id, [{"description": "Pain\x00", "quantity": "1",
+                                                   "unit_price": "1"}])  # fmt: skip
+    assert err.value.code == "input.control_character"
+    assert err.value.field == "lines.1.description"
+    draft = invoicing.create_draft(ctx, customer.id, lines(1))
+    assert draft.document_discount_percent == Decimal(0)  # a Decimal, straight from create
+    assert invoicing.draft_totals(draft).tax_exclusive == Decimal("99.99")

@@ -140,3 +140,17 @@ def test_zero_decimal_currency() -> None:
     t = compute_totals([LineInput(D(3), D("333.5"), VatCategory.STANDARD, D(20))], "JPY")
     assert t.lines[0].net_amount == D(1001)  # 1000.5 → 1001
     assert t.tax_total == D(200)  # 200.2 → 200
+
+
+def test_control_characters_are_refused_with_their_position() -> None:
+    from facturo.core.text import clean_text
+
+    assert clean_text("  Café\tcrème\n ", "description") == "Café\tcrème"
+    with pytest.raises(BusinessError) as err:
+        clean_text("Pain\x0caux noix", "lines.2.description")
+    assert err.value.code == "input.control_character"
+    assert err.value.field == "lines.2.description"
+    assert "U+000C at position 5" in err.value.message
+    with pytest.raises(BusinessError) as err:
+        clean_text("x" * 501, "description", max_length=500)
+    assert err.value.code == "input.too_long"

@@ -9,6 +9,7 @@ from facturo.audit import services as audit
 from facturo.core.document import Nature
 from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.tax import check_vat
+from facturo.core.text import clean_text
 from facturo.foundation.db import atomic
 from facturo.organizations.context import Ctx, Perm
 
@@ -50,6 +51,9 @@ def _snapshot(p: Product) -> dict[str, Any]:
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
     cleaned = {k: v for k, v in data.items() if k in FIELDS}
+    for key, limit in (("code", 50), ("name", 200), ("description", 2000)):
+        if key in cleaned:
+            cleaned[key] = clean_text(cleaned[key], key, max_length=limit)
     if not str(cleaned.get("name", "")).strip():
         raise BusinessError("product.required", _("This field is required."), field="name")
     cleaned["unit_price"] = as_decimal(cleaned.get("unit_price", "0"), "unit_price")

@@ -11,6 +11,7 @@ from facturo.audit import services as audit
 from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.money import check_currency
 from facturo.core.terms import PaymentTerms, TermsKind
+from facturo.core.text import clean_text
 from facturo.foundation.db import atomic
 from facturo.organizations import identifiers as ids
 from facturo.organizations.context import Ctx, Perm
@@ -45,12 +46,29 @@ FIELDS = (
 )
 
 
+TEXT_FIELDS = (
+    "name",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "delivery_line1",
+    "delivery_line2",
+    "delivery_postcode",
+    "delivery_city",
+)
+
+
 def _snapshot(c: Customer) -> dict[str, Any]:
     return {f: getattr(c, f) for f in FIELDS}
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
     cleaned = {k: v for k, v in data.items() if k in FIELDS}
+    for key in TEXT_FIELDS:
+        if key in cleaned:
+            limit = getattr(Customer._meta.get_field(key), "max_length", None)
+            cleaned[key] = clean_text(cleaned[key], key, max_length=limit)
     for required in ("name", "address_line1", "postcode", "city"):
         if not str(cleaned.get(required, "")).strip():
             raise BusinessError("customer.required", _("This field is required."), field=required)

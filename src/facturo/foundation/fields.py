@@ -34,6 +34,9 @@ class ScaledDecimalField(_Base):
         self.scale = scale
         super().__init__(*args, **kwargs)
 
+    def get_default(self) -> Any:
+        return self.to_python(super().get_default())
+
     def get_internal_type(self) -> str:
         return "BigIntegerField"
 

@@ -36,6 +36,7 @@ from facturo.core.mentions import legal_notes, operation_nature
 from facturo.core.money import ZERO, check_currency
 from facturo.core.tax import VatCategory
 from facturo.core.terms import PaymentTerms, TermsKind, check_due_date, due_date
+from facturo.core.text import clean_text
 from facturo.core.totals import LineInput, Totals, compute_totals
 from facturo.customers.models import Customer
 from facturo.documents import services as documents
@@ -169,7 +170,9 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str) ->
             data.setdefault("description", product.name)
             data.setdefault("unit_price", product.unit_price)
             data.setdefault("vat_rate", product.vat_rate)
-        description = str(data.get("description", "")).strip()
+        description = clean_text(
+            data.get("description", ""), f"lines.{position}.description", max_length=500
+        )
         if not description:
             raise BusinessError(
                 "invoice.line_description_required",
@@ -232,8 +235,14 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str) ->
     return result
 
 
+TEXT_LIMITS = {"purchase_order": 100, "buyer_reference": 100, "free_text": 2000, "reason": 300}
+
+
 def _clean_header(data: Mapping[str, Any]) -> dict[str, Any]:
     cleaned = {k: v for k, v in data.items() if k in HEADER_FIELDS}
+    for key, limit in TEXT_LIMITS.items():
+        if key in cleaned:
+            cleaned[key] = clean_text(cleaned[key], key, max_length=limit)
     if "currency" in cleaned:
         cleaned["currency"] = check_currency(str(cleaned["currency"]).upper())
     if cleaned.get("language", "fr") not in ("fr", "en"):
@@ -830,7 +839,7 @@ def create_credit_note(
             if lines is None
             else Decimal(0),
             purchase_order=original.purchase_order,
-            reason=reason[:300],
+            reason=clean_text(reason, "reason", max_length=300),
         )
         clean = _clean_lines(ctx, line_data, note.currency)
         for line in clean:

@@ -16,6 +16,7 @@ from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.money import check_currency
 from facturo.core.numbering import Reset, check_pattern
 from facturo.core.terms import PaymentTerms, TermsKind
+from facturo.core.text import clean_text
 from facturo.foundation.db import atomic
 
 from . import identifiers as ids
@@ -71,8 +72,26 @@ def _snapshot(org: Organization) -> dict[str, Any]:
     return data
 
 
+ORG_TEXT = (
+    "name",
+    "legal_name",
+    "legal_form",
+    "share_capital",
+    "rcs",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "early_payment_discount",
+)
+
+
 def _clean_identity(data: dict[str, Any]) -> dict[str, Any]:
     cleaned = dict(data)
+    for key in ORG_TEXT:
+        if key in cleaned:
+            limit = getattr(Organization._meta.get_field(key), "max_length", None)
+            cleaned[key] = clean_text(cleaned[key], key, max_length=limit)
     cleaned["siren"] = ids.clean_siren(data.get("siren", ""))
     cleaned["siret"] = ids.clean_siret(data.get("siret", ""))
     ids.check_siret_matches(cleaned["siren"], cleaned["siret"])

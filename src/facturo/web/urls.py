@@ -12,7 +12,7 @@ try:  # the API and the web UI register themselves when present
 except ImportError:  # pragma: no cover - during the first build only
     pass
 try:
-    from facturo.web.views import urlpatterns as web_urls  # type: ignore[attr-defined]
+    from facturo.web.views import urlpatterns as web_urls
 
     urlpatterns += [path("", include((web_urls, "web"), namespace="web"))]
 except ImportError:  # pragma: no cover
