@@ -42,10 +42,14 @@ def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
     _, ctx = make_org(f"bench-{engine}@example.com")
     customer = make_customer(ctx)
     products = [
-        catalog.create_product(ctx, name=f"Produit {i}", unit_price=f"{12 + i * 7}.90",
-                               vat_rate="5.5" if i == 3 else "20")
+        catalog.create_product(
+            ctx,
+            name=f"Produit {i}",
+            unit_price=f"{12 + i * 7}.90",
+            vat_rate="5.5" if i == 3 else "20",
+        )
         for i in range(10)
-    ]  # fmt: skip
+    ]
     lines = [{"product_id": p.id, "quantity": str(i % 3 + 1)} for i, p in enumerate(products)]
     drafts = [invoicing.create_draft(ctx, customer.id, lines).id for _ in range(n)]
     # warm-up: templates, fonts and stylesheets load on first use
@@ -59,10 +63,15 @@ def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
         timings.append(time.perf_counter() - t0)
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"engine": engine, "documents": documents, "n": n,
-            "median_ms": statistics.median(timings) * 1000,
-            "p95_ms": sorted(timings)[int(len(timings) * 0.95)] * 1000,
-            "per_second": n / wall, "peak_mb": peak_mb}  # fmt: skip
+    return {
+        "engine": engine,
+        "documents": documents,
+        "n": n,
+        "median_ms": statistics.median(timings) * 1000,
+        "p95_ms": sorted(timings)[int(len(timings) * 0.95)] * 1000,
+        "per_second": n / wall,
+        "peak_mb": peak_mb,
+    }
 
 
 def spawn(engine: str, documents: bool, n: int) -> dict[str, object]:
@@ -78,10 +87,21 @@ def spawn(engine: str, documents: bool, n: int) -> dict[str, object]:
             conn.execute("CREATE DATABASE facturo_bench")
         env["FACTURO_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/facturo_bench"
     out = subprocess.run(
-        [sys.executable, __file__, "--case", engine, "--documents", str(int(documents)),
-         "--n", str(n)],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--case",
+            engine,
+            "--documents",
+            str(int(documents)),
+            "--n",
+            str(n),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -101,16 +121,22 @@ def main() -> None:
             n = args.n if documents else args.n * 2
             print(f"… {engine}, documents={documents}, n={n}", file=sys.stderr, flush=True)
             rows.append(spawn(engine, documents, n))
-    print(f"\nIssuing 10-line invoices — {platform.node()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, one process, one invoice per transaction\n")
-    header = f"{'engine':<11} {'documents':<10} {'n':>6} {'median ms':>10} {'p95 ms':>8} " \
-             f"{'invoices/s':>11} {'peak MB':>8}"  # fmt: skip
+    print(
+        f"\nIssuing 10-line invoices — {platform.node()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, one process, one invoice per transaction\n"
+    )
+    header = (
+        f"{'engine':<11} {'documents':<10} {'n':>6} {'median ms':>10} {'p95 ms':>8} "
+        f"{'invoices/s':>11} {'peak MB':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['engine']:<11} {('yes' if r['documents'] else 'no'):<10} {r['n']:>6} "
-              f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['per_second']:>11.1f} "
-              f"{r['peak_mb']:>8.0f}")  # fmt: skip
+        print(
+            f"{r['engine']:<11} {('yes' if r['documents'] else 'no'):<10} {r['n']:>6} "
+            f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['per_second']:>11.1f} "
+            f"{r['peak_mb']:>8.0f}"
+        )
 
 
 if __name__ == "__main__":
