@@ -119,7 +119,9 @@ TEST_POSTGRES_URL = os.environ.get(
 )
 if TESTING and not DATABASE_URL:
     DATABASES["postgresql"] = dj_database_url.parse(TEST_POSTGRES_URL)
-    DATABASES["postgresql"]["TEST"] = {"NAME": "test_facturo"}
+    DATABASES["postgresql"]["TEST"] = {
+        "NAME": os.environ.get("FACTURO_TEST_POSTGRES_DB", "test_facturo")
+    }
 DATABASE_ROUTERS = ["facturo.foundation.db.ContextRouter"]
 
 AUTH_USER_MODEL = "accounts.User"
