@@ -191,6 +191,24 @@ def test_amounts_and_dates_follow_the_language() -> None:
         assert expected in en
 
 
+def test_deposit_deduction_and_other_languages() -> None:
+    """A final invoice deducts a deposit with a negative line (core allows it for system
+    lines); a language other than French prints in English, as the legal notes do."""
+    doc = sample_invoice(lines=2)
+    deduction = dataclasses.replace(
+        doc.lines[1],
+        description="Acompte FA-2026-00012",
+        quantity=Decimal(1),
+        unit_price=Decimal("-500.00"),
+        amounts=dataclasses.replace(doc.lines[1].amounts, net_amount=Decimal("-500.00")),
+    )
+    text = pdf_text(render_pdf(dataclasses.replace(doc, lines=(doc.lines[0], deduction))))[0]
+    assert "Acompte FA-2026-00012 1 u. -500,00 € 20 % -500,00 €" in text
+    german = pdf_text(render_pdf(dataclasses.replace(doc, language="de")))[0]
+    assert "INVOICE" in german
+    assert "20 Nov 2026" in german
+
+
 def test_render_is_deterministic() -> None:
     doc = sample_invoice()
     assert render_pdf(doc) == render_pdf(doc)

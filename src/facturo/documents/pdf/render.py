@@ -274,7 +274,8 @@ class _Formatter:
     """
 
     def __init__(self, language: str, currency: str) -> None:
-        self.fr = not language.lower().startswith("en")
+        # As core.mentions: French for "fr…", English for any other language.
+        self.fr = language.lower().startswith("fr")
         self.lang = "fr" if self.fr else "en"
         self.locale = "fr_FR" if self.fr else "en_GB"
         self.labels = LABELS[self.lang]
