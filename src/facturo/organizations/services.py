@@ -204,6 +204,7 @@ def add_member(ctx: Ctx, email: str, role: str, password: str | None = None) -> 
         )
         if not created:
             before = {"role": membership.role}
+            _check_owner_change(ctx, membership, role)
             membership.role = role
             membership.save(update_fields=["role"])
         else:
@@ -219,6 +220,25 @@ def add_member(ctx: Ctx, email: str, role: str, password: str | None = None) -> 
     return membership
 
 
+def _check_owner_change(ctx: Ctx, membership: Membership, new_role: str | None) -> None:
+    """Only owners change or remove owners, and an organization always keeps one owner."""
+    if membership.role != Role.OWNER or new_role == Role.OWNER:
+        return
+    if ctx.role != Role.OWNER:
+        raise BusinessError(
+            "member.owner_only", _("Only an owner can change or remove an owner."), field="role"
+        )
+    owners = Membership.objects.select_for_update().filter(
+        organization=ctx.organization, role=Role.OWNER
+    )
+    if owners.count() <= 1:
+        raise BusinessError(
+            "member.last_owner",
+            _("The organization must keep at least one owner: make someone else owner first."),
+            field="role",
+        )
+
+
 def remove_member(ctx: Ctx, membership_id: int) -> None:
     ctx.require(Perm.MANAGE_MEMBERS)
     with atomic():
@@ -227,9 +247,7 @@ def remove_member(ctx: Ctx, membership_id: int) -> None:
         ).first()
         if membership is None:
             raise NotFound("member.not_found", _("No such member."))
-        owners = Membership.objects.filter(organization=ctx.organization, role=Role.OWNER)
-        if membership.role == Role.OWNER and owners.count() == 1:
-            raise BusinessError("member.last_owner", _("The last owner cannot be removed."))
+        _check_owner_change(ctx, membership, None)
         audit.record(
             ctx.organization.id,
             ctx.actor,
