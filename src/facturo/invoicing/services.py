@@ -41,6 +41,7 @@ from facturo.core.text import clean_text
 from facturo.core.totals import LineInput, Totals, compute_totals
 from facturo.customers.models import Customer
 from facturo.documents import services as documents
+from facturo.foundation import events
 from facturo.foundation.db import atomic
 from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import (
@@ -51,6 +52,7 @@ from facturo.organizations.models import (
     VatRegime,
 )
 
+from .events import InvoiceIssued
 from .models import Invoice, InvoiceLine, Status
 
 TYPE_CODES = {
@@ -771,6 +773,9 @@ def issue_invoice(
             documents.store(org.id, invoice.id, number, pdf, xml)
         if invoice.credited_invoice_id:
             _update_credited_status(invoice.credited_invoice_id)
+        events.publish(
+            InvoiceIssued(org.id, invoice.id, invoice.kind, number, invoice.credited_invoice_id)
+        )
         audit.record(
             org.id,
             ctx.actor,
