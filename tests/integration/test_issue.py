@@ -267,3 +267,22 @@ def test_control_characters_never_reach_a_document(engine: str) -> None:
     draft = invoicing.create_draft(ctx, customer.id, lines(1))
     assert draft.document_discount_percent == Decimal(0)  # a Decimal, straight from create
     assert invoicing.draft_totals(draft).tax_exclusive == Decimal("99.99")
+
+
+def test_document_discount_reason_follows_the_language(engine: str) -> None:
+    _, ctx = make_org()
+    customer = make_customer(ctx)
+    fr = invoicing.issue_invoice(
+        ctx,
+        invoicing.create_draft(ctx, customer.id, lines(1), document_discount_percent="7.5").id,
+        render=False,
+    )
+    en = invoicing.issue_invoice(
+        ctx,
+        invoicing.create_draft(
+            ctx, customer.id, lines(1), document_discount_percent="7.5", language="en"
+        ).id,
+        render=False,
+    )
+    assert fr.snapshot["totals"]["allowances"][0]["reason"] == "Remise 7,5 %"
+    assert en.snapshot["totals"]["allowances"][0]["reason"] == "Discount 7.5 %"

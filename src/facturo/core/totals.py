@@ -108,6 +108,7 @@ def compute_totals(
     document_discount_percent: Decimal = ZERO,
     extra_allowances: Sequence[DocumentAllowance] = (),
     prepaid: Decimal = ZERO,
+    discount_label: str = "Remise",
 ) -> Totals:
     """The one computation of an invoice's totals."""
     amounts = tuple(line_amounts(line, currency) for line in lines)
@@ -123,13 +124,17 @@ def compute_totals(
             field="document_discount_percent",
         )
     allowances: list[DocumentAllowance] = []
-    percent_text = format(document_discount_percent.normalize(), "f").replace(".", ",")
+    percent_text = format(document_discount_percent.normalize(), "f")
+    if discount_label == "Remise":  # French decimal comma
+        percent_text = percent_text.replace(".", ",")
     if document_discount_percent:
         # One allowance per VAT group, as EN 16931 requires a VAT category on each (BT-95).
         for (cat, rate), base in bases.items():
             amount = round_money(base * document_discount_percent / HUNDRED, currency)
             if amount:
-                allowances.append(DocumentAllowance(amount, cat, rate, f"Remise {percent_text} %"))
+                allowances.append(
+                    DocumentAllowance(amount, cat, rate, f"{discount_label} {percent_text} %")
+                )
     for extra in extra_allowances:
         check_vat(extra.vat_category, extra.vat_rate)
         allowances.append(

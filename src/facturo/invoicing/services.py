@@ -142,6 +142,7 @@ def draft_totals(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> To
         line_inputs(lines),
         invoice.currency,
         document_discount_percent=invoice.document_discount_percent,
+        discount_label="Remise" if invoice.language == "fr" else "Discount",
     )
 
 
