@@ -27,9 +27,10 @@ from facturo.core.money import round_money
 from facturo.core.totals import Totals
 from facturo.documents import services as documents
 from facturo.documents.models import StoredDocument
+from facturo.invoicing import selectors
 from facturo.invoicing import services as invoicing
 from facturo.invoicing.models import Invoice, InvoiceLine
-from facturo.organizations.context import Ctx, Perm
+from facturo.organizations.context import Ctx
 
 from .auth import ctx_of
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -348,22 +349,15 @@ def _fetch(ctx: Ctx, invoice_id: Any) -> dict[str, Any]:
 
 @router.get("/invoices", response=InvoicePage, summary="List invoices and credit notes")
 def list_invoices(request: HttpRequest, filters: Query[InvoiceFilters]) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    ctx.require(Perm.VIEW)
-    qs = Invoice.objects.filter(organization=ctx.organization).select_related("customer")
-    if filters.status:
-        qs = qs.filter(status=filters.status)
-    if filters.kind:
-        qs = qs.filter(kind=filters.kind)
-    if filters.customer_id:
-        qs = qs.filter(customer_id=filters.customer_id)
-    if filters.issued_from:
-        qs = qs.filter(issue_date__gte=filters.issued_from)
-    if filters.issued_to:
-        qs = qs.filter(issue_date__lte=filters.issued_to)
-    if filters.number:
-        qs = qs.filter(number__icontains=filters.number)
-    qs = qs.order_by("-created_at", "-id")
+    qs = selectors.invoices(
+        ctx_of(request),
+        status=filters.status or "",
+        kind=filters.kind or "",
+        customer_id=filters.customer_id,
+        issued_from=filters.issued_from,
+        issued_to=filters.issued_to,
+        number=filters.number or "",
+    )
     page = qs[filters.offset : filters.offset + filters.limit]
     return {"count": qs.count(), "limit": filters.limit, "offset": filters.offset,
             "items": [_summary(invoice) for invoice in page]}  # fmt: skip

@@ -32,6 +32,7 @@ from facturo.core.totals import Totals
 from facturo.customers.models import Customer
 from facturo.documents import services as documents
 from facturo.documents.models import StoredDocument
+from facturo.invoicing import selectors
 from facturo.invoicing import services as invoicing
 from facturo.invoicing.models import Invoice, InvoiceLine, Status
 from facturo.organizations.context import Ctx, Perm
@@ -342,12 +343,9 @@ def invoice_rows(invoices: list[Invoice]) -> list[InvoiceRow]:
 @member_view(methods=("GET",))
 def invoice_list(request: HttpRequest, ctx: Ctx) -> HttpResponse:
     status = request.GET.get("status", "")
-    qs = Invoice.objects.filter(organization=ctx.organization).select_related("customer")
-    if status in Status.values:
-        qs = qs.filter(status=status)
-    else:
+    if status not in Status.values:
         status = ""
-    page_obj = paginate(request, qs.order_by("-created_at"))
+    page_obj = paginate(request, selectors.invoices(ctx, status=status))
     return page(
         request,
         ctx,
