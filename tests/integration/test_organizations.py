@@ -95,3 +95,28 @@ def test_bad_numbering_pattern_is_refused(engine: str) -> None:
     with pytest.raises(BusinessError) as err:
         orgs.update_series(ctx, "invoice", "FACTURE {seq}", "never")
     assert err.value.code == "numbering.invalid_number"
+
+
+def test_owners_get_a_read_only_admin_of_their_own_organizations(engine: str) -> None:
+    from django.test import Client
+
+    from facturo.invoicing import services as invoicing
+    from tests.factories import lines, make_customer
+
+    org_a, ctx_a = make_org("a@example.com")
+    _, ctx_b = make_org("b@example.com", name="Autre société")
+    mine = invoicing.issue_invoice(
+        ctx_a, invoicing.create_draft(ctx_a, make_customer(ctx_a).id, lines(1)).id, render=False
+    )
+    theirs = invoicing.create_draft(ctx_b, make_customer(ctx_b, name="Client B").id, lines(1))
+    owner = Membership.objects.get(organization=org_a, role=Role.OWNER).user
+    assert owner.is_staff
+    client = Client()
+    client.force_login(owner)
+    listing = client.get("/admin/invoicing/invoice/")
+    assert listing.status_code == 200
+    assert str(mine.number) in listing.content.decode()
+    assert client.get(f"/admin/invoicing/invoice/{theirs.pk}/change/").status_code in (302, 404)
+    response = client.post(f"/admin/invoicing/invoice/{mine.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert type(mine).objects.filter(pk=mine.pk).exists()

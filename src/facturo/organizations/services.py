@@ -120,6 +120,7 @@ def create_organization(owner: User, actor: Actor | None = None, **data: Any) ->
     with atomic():
         org = Organization.objects.create(**cleaned)
         Membership.objects.create(user=owner, organization=org, role=Role.OWNER)
+        _grant_admin(owner)
         for kind, pattern in DEFAULT_PATTERNS.items():
             NumberingSeries.objects.create(
                 organization=org,
@@ -137,6 +138,14 @@ def create_organization(owner: User, actor: Actor | None = None, **data: Any) ->
             after=_snapshot(org),
         )
     return org
+
+
+def _grant_admin(user: User) -> None:
+    """Owners may open the (read-only, organization-scoped) Django admin, which needs is_staff;
+    what they see there is limited to the organizations they own (facturo.web.admin)."""
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
 
 
 def update_organization(ctx: Ctx, **data: Any) -> Organization:
@@ -202,6 +211,8 @@ def add_member(ctx: Ctx, email: str, role: str, password: str | None = None) -> 
         membership, created = Membership.objects.get_or_create(
             user=user, organization=ctx.organization, defaults={"role": role}
         )
+        if role == Role.OWNER:
+            _grant_admin(user)
         if not created:
             before = {"role": membership.role}
             _check_owner_change(ctx, membership, role)
