@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "facturo.customers",
     "facturo.catalog",
     "facturo.invoicing",
+    "facturo.payments",
     "facturo.api",
     "facturo.jobs",
     "facturo.web",
