@@ -1,0 +1,1 @@
+"""Payments: recorded, allocated to invoices, collected online (Stripe) or by SEPA debit."""
