@@ -5,6 +5,7 @@ French is the default language: the assertions read the French text users see.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import re
@@ -807,3 +808,39 @@ def test_admin_is_read_only(world: World) -> None:
     # another organization's invoice is not visible to this owner
     other = invoicing.create_draft(world.ctx_b, make_customer(world.ctx_b).id, lines(1))
     assert client.get(f"/admin/invoicing/invoice/{other.pk}/change/").status_code == 302
+
+
+def test_editor_sets_payment_terms_and_refuses_backdating(world: World) -> None:
+    from facturo.core.terms import end_of_month
+
+    client = client_for("owner-a@example.com")
+    client.post(
+        reverse("web:invoice_create"),
+        editor_post(
+            world.customer,
+            TWO_LINES,
+            action="issue",
+            payment_terms_kind="end_of_month_plus",
+            payment_terms_days="10",
+        ),
+        follow=True,
+    )
+    invoice = Invoice.objects.filter(organization=world.org_a).order_by("-created_at").first()
+    assert invoice is not None
+    assert invoice.issue_date is not None
+    assert invoice.due_date == end_of_month(invoice.issue_date) + dt.timedelta(days=10)
+    # A date before the last issued invoice of the series is refused, with the reason shown.
+    response = client.post(
+        reverse("web:invoice_create"),
+        editor_post(
+            world.customer,
+            TWO_LINES,
+            action="issue",
+            issue_date=str(invoice.issue_date - dt.timedelta(days=30)),
+        ),
+        follow=True,
+    )
+    assert "un nouveau ne peut pas être daté plus tôt" in text(response)
+    latest = Invoice.objects.filter(organization=world.org_a).order_by("-created_at").first()
+    assert latest is not None
+    assert latest.status == Status.DRAFT

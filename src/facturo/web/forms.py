@@ -181,6 +181,20 @@ class InvoiceHeaderForm(forms.Form):
         help_text=_("Empty: from the payment terms."),
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
+    payment_terms_kind = forms.ChoiceField(
+        label=_("Payment terms"),
+        required=False,
+        choices=[("", _("The customer's usual terms")), *TERMS_CHOICES],
+    )
+    payment_terms_days = forms.IntegerField(
+        label=_("Payment terms (days)"), required=False, min_value=0, max_value=365
+    )
+    issue_date = forms.DateField(
+        label=_("Issue date"),
+        required=False,
+        help_text=_("Empty: today. Never earlier than the last invoice issued."),
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
     language = forms.ChoiceField(label=_("Language of the document"), choices=LANGUAGE_CHOICES)
     free_text = forms.CharField(
         label=_("Note to the customer"),

@@ -7,6 +7,7 @@ same core computation the issued invoice will freeze.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ HEADER_KEYS = (
     "document_discount_percent",
     "delivery_date",
     "due_date",
+    "payment_terms_kind",
+    "payment_terms_days",
     "language",
     "free_text",
 )
@@ -381,9 +384,11 @@ def _already_issued(request: HttpRequest, ctx: Ctx, invoice_id: Any) -> HttpResp
     return redirect("web:invoice_detail", pk=invoice_id)
 
 
-def _issue(request: HttpRequest, ctx: Ctx, invoice_id: Any) -> HttpResponse:
+def _issue(
+    request: HttpRequest, ctx: Ctx, invoice_id: Any, issue_date: dt.date | None = None
+) -> HttpResponse:
     try:
-        invoice = invoicing.issue_invoice(ctx, invoice_id)
+        invoice = invoicing.issue_invoice(ctx, invoice_id, issue_date=issue_date)
     except ConflictError as err:
         if err.code == "invoice.already_issued":
             return _already_issued(request, ctx, invoice_id)
@@ -455,7 +460,7 @@ def _editor(
                     attach_error(form, err, {"customer_id": "customer"})
             else:
                 if action == "issue":
-                    return _issue(request, ctx, invoice.pk)
+                    return _issue(request, ctx, invoice.pk, cleaned.get("issue_date"))
                 if action == "deduct":
                     return _deduct(request, ctx, invoice, request.POST.get("deposit", ""))
                 messages.success(request, _("Draft saved."))
