@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "facturo.customers",
     "facturo.catalog",
     "facturo.invoicing",
+    "facturo.subscriptions",
     "facturo.payments",
     "facturo.api",
     "facturo.jobs",
