@@ -41,6 +41,7 @@ from facturo.core.text import clean_text
 from facturo.core.totals import LineInput, Totals, compute_totals
 from facturo.customers.models import Customer
 from facturo.documents import services as documents
+from facturo.formats.sepa.reference import creditor_reference
 from facturo.foundation import events
 from facturo.foundation.db import atomic
 from facturo.organizations.context import Ctx, Perm
@@ -644,7 +645,7 @@ def build_document(
             iban=org.iban,
             bic=org.bic,
             account_name=org.legal_name or org.name,
-            remittance=number,
+            remittance=creditor_reference(number) if number else "",
         ),
         notes=legal_notes(
             language=language,
@@ -737,7 +738,7 @@ def issue_invoice(
         doc = dataclasses.replace(
             draft_doc,
             number=number,
-            payment=dataclasses.replace(draft_doc.payment, remittance=number),
+            payment=dataclasses.replace(draft_doc.payment, remittance=creditor_reference(number)),
         )
         snapshot = to_dict(doc)
         previous = series.last_hash or GENESIS
