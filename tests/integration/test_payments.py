@@ -131,3 +131,14 @@ def test_other_organization_sees_nothing(engine: str) -> None:
     with pytest.raises(BusinessError) as err:
         payments.get_payment(other, p.id)
     assert err.value.code == "payment.not_found"
+
+
+def test_issued_invoice_carries_rf_reference_in_snapshot_xml(engine: str) -> None:
+    from facturo.formats.sepa.reference import creditor_reference
+
+    _, ctx = make_org()
+    invoice = issued(ctx, make_customer(ctx), "10.00")
+    assert invoice.number
+    remittance = invoice.snapshot["payment"]["remittance"]
+    assert remittance == creditor_reference(invoice.number)
+    assert remittance.startswith("RF")
