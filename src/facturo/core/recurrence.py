@@ -235,6 +235,9 @@ class Schedule:
     def _paused(self, d: date) -> bool:
         return any(start <= d and (until is None or d < until) for start, until in self.pauses)
 
+    def _paused_forever(self, d: date) -> bool:
+        return any(start <= d and until is None for start, until in self.pauses)
+
     def periods(self) -> Iterator[Period]:
         """Every invoiced period in order (finite when the schedule ends)."""
         start = self.billing_start
@@ -242,6 +245,8 @@ class Schedule:
         while self.ends_on is None or start < self.ends_on:
             if self.max_periods is not None and index >= self.max_periods:
                 return
+            if self._paused_forever(start):
+                return  # nothing more until resumed
             natural_start, natural_end = self.rule.natural_period(start)
             end = natural_end
             if self.ends_on is not None and self.ends_on < end:

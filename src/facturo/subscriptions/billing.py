@@ -1,0 +1,408 @@
+"""The billing run: every due period becomes exactly one invoice.
+
+Idempotent by construction:
+
+- the unique constraint on ``BillingPeriod (subscription, period_start)``;
+- one transaction per (subscription, period): lock the subscription row, insert the period
+  record, create the invoice, issue it (the number is allocated now, never in advance),
+  queue the e-mail, move the subscription's ``last_period_start`` — all or nothing; a crash
+  at any point rolls back the number too, and a re-run picks the period up again;
+- work is shared between workers in chunks claimed with ``SELECT … FOR UPDATE SKIP LOCKED``
+  (PostgreSQL) and a short lease, so several processes run the same date without overlap,
+  and a killed worker's chunk is taken over when its lease expires.
+
+Periods due before the run date (the server was off) are caught up and counted as such;
+their invoices are dated on the run date (numbers follow dates), the period is printed on
+the line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError
+from django.db.models import F, Q
+from django.utils import timezone
+
+from facturo.audit.services import Actor
+from facturo.core import proration
+from facturo.core.errors import BusinessError
+from facturo.core.money import ZERO
+from facturo.core.recurrence import Period
+from facturo.core.tax import VatCategory
+from facturo.core.totals import LineInput, compute_totals
+from facturo.foundation import events
+from facturo.foundation.db import atomic, is_postgresql
+from facturo.invoicing import sending
+from facturo.invoicing import services as invoicing
+from facturo.organizations.context import Ctx
+from facturo.organizations.models import Organization, Role
+
+from .events import SubscriptionInvoiceIssued
+from .models import (
+    BillingPeriod,
+    BillingRun,
+    IssueMode,
+    PendingCharge,
+    PeriodStatus,
+    RunStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from .services import _prorata_text, full_amount, rule_of, schedule_of
+
+CHUNK = 50
+LEASE = dt.timedelta(minutes=5)
+RUN_ACTOR = Actor(label="billing run")
+
+
+@dataclass
+class Outcome:
+    subscription_id: Any
+    period_start: dt.date
+    period_end: dt.date
+    status: str  # issued | draft | skipped | failed | planned
+    invoice_number: str = ""
+    total: Any = None
+    caught_up: bool = False
+    error: str = ""
+
+
+@dataclass
+class Summary:
+    issued: int = 0
+    drafts: int = 0
+    skipped: int = 0
+    failed: int = 0
+    caught_up: int = 0
+    planned: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    keep_outcomes: bool = True
+
+    def add(self, o: Outcome) -> None:
+        match o.status:
+            case "issued":
+                self.issued += 1
+            case "draft":
+                self.drafts += 1
+            case "skipped":
+                self.skipped += 1
+            case "failed":
+                self.failed += 1
+            case "planned":
+                self.planned += 1
+        if o.caught_up and o.status in ("issued", "draft", "planned"):
+            self.caught_up += 1
+        if self.keep_outcomes or o.status == "failed":
+            self.outcomes.append(o)
+
+    def line(self) -> str:
+        return (
+            f"issued {self.issued}, drafts {self.drafts}, skipped {self.skipped}, "
+            f"failed {self.failed}"
+        )
+
+
+def run_ctx(org: Organization) -> Ctx:
+    return Ctx(org, Role.OWNER, RUN_ACTOR)
+
+
+def _due(run_date: dt.date, organization_id: Any) -> Any:
+    qs = Subscription.objects.filter(
+        status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED],
+        next_invoice_date__lte=run_date,
+    )
+    if organization_id:
+        qs = qs.filter(organization_id=organization_id)
+    return qs
+
+
+def count_due(run_date: dt.date, organization_id: Any = None) -> int:
+    return int(_due(run_date, organization_id).count())
+
+
+def _claim_chunk(run_date: dt.date, organization_id: Any, worker: str) -> list[Any]:
+    """Claim up to CHUNK due subscriptions for this worker (lease), skipping rows another
+    worker is claiming right now (SKIP LOCKED) or holds under a live lease."""
+    now = timezone.now()
+    with atomic():
+        qs = (
+            _due(run_date, organization_id)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=worker))
+            .order_by("next_invoice_date", "id")
+        )
+        if is_postgresql():
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.values_list("id", flat=True)[:CHUNK])
+        if ids:
+            Subscription.objects.filter(pk__in=ids).update(
+                claimed_until=now + LEASE, claimed_by=worker
+            )
+    return ids
+
+
+def _release(ids: list[Any], worker: str) -> None:
+    Subscription.objects.filter(pk__in=ids, claimed_by=worker).update(
+        claimed_until=None, claimed_by=""
+    )
+
+
+def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
+    """The lines of a period: each line version, pro rata of the days it applied, plus the
+    charges waiting for this invoice."""
+    natural = rule_of(sub).natural_period(period.start)
+    lines: list[dict[str, Any]] = []
+    language = sub.customer.language
+    for line in sub.lines.select_related("product").order_by("position", "id"):
+        start = max(period.start, line.starts_on or period.start)
+        end = min(period.end, line.ends_on or period.end)
+        if start >= end:
+            continue
+        base = {
+            "unit_code": line.unit_code,
+            "vat_category": line.vat_category,
+            "vat_rate": line.vat_rate,
+            "product_id": line.product_id,
+        }
+        if (start, end) == natural:
+            from .services import line_price
+
+            discount = line.discount_percent
+            if line.discount_until is not None and period.start >= line.discount_until:
+                discount = ZERO
+            lines.append({**base, "description": line.description, "quantity": line.quantity,
+                          "unit_price": line_price(line), "discount_percent": discount})  # fmt: skip
+        else:
+            amount = proration.piece(
+                full_amount(line, sub.currency, period.start), natural, (start, end), sub.currency
+            )
+            if amount > 0:
+                lines.append({**base, "description": _prorata_text(line.description, start, end,
+                                                                   language),
+                              "quantity": "1", "unit_price": amount, "unit_code": "C62"})  # fmt: skip
+    for charge in sub.pending_charges.filter(billed_in__isnull=True).order_by("id"):
+        lines.append({"description": charge.description, "quantity": "1",
+                      "unit_price": charge.amount, "vat_category": charge.vat_category,
+                      "vat_rate": charge.vat_rate})  # fmt: skip
+    return lines
+
+
+def _period_text(period: Period, language: str) -> str:
+    last = period.last_day
+    if language == "fr":
+        return f"Période du {period.start:%d/%m/%Y} au {last:%d/%m/%Y}"
+    return f"Period {period.start:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+def bill_period(
+    sub_id: Any, run_date: dt.date, run: BillingRun | None, *, render: bool = False
+) -> Outcome | None:
+    """Bill the next due period of one subscription, in one transaction. None: nothing due."""
+    with atomic():
+        sub = Subscription.objects.select_for_update().select_related("customer").get(pk=sub_id)
+        if sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED):
+            return None
+        period = schedule_of(sub).next_period(sub.last_period_start)
+        if period is None or period.invoice_date > run_date:
+            _advance(sub, period)
+            return None
+        outcome = Outcome(sub.pk, period.start, period.end, "skipped",
+                          caught_up=period.invoice_date < run_date)  # fmt: skip
+        existing = BillingPeriod.objects.filter(subscription=sub, period_start=period.start).first()
+        if existing is not None and existing.status != PeriodStatus.FAILED:
+            # billed by someone else (its transaction committed): just move on
+            sub.last_period_start, sub.last_period_end = period.start, period.end
+            _advance(sub, schedule_of(sub).next_period(period.start))
+            return outcome
+        record = existing or BillingPeriod(
+            organization_id=sub.organization_id, subscription=sub,
+            period_start=period.start, period_end=period.end, index=period.index,
+        )  # fmt: skip
+        ctx = run_ctx(Organization.objects.get(pk=sub.organization_id))
+        lines = invoice_lines(sub, period)
+        language = sub.customer.language
+        draft = invoicing.create_draft(
+            ctx, sub.customer_id, lines, delivery_date=period.start,
+            free_text=f"{sub.name} — {_period_text(period, language)}",
+        )  # fmt: skip
+        if sub.issue_mode == IssueMode.ISSUE:
+            invoice = invoicing.issue_invoice(ctx, draft.id, issue_date=run_date, render=render)
+            if sub.send_email:
+                cc = [sub.customer.cc_emails, sub.customer.accounting_email, sub.owner_email]
+                sending.send_invoice(ctx, invoice.id, cc=[c for c in cc if c],
+                                     request_key=f"billing:{sub.pk}:{period.start}")  # fmt: skip
+            record.status = outcome.status = PeriodStatus.ISSUED
+            outcome.invoice_number = invoice.number or ""
+            outcome.total = invoice.total_incl_vat
+            events.publish(SubscriptionInvoiceIssued(sub.organization_id, sub.pk, invoice.pk,
+                                                     period.start, period.end))  # fmt: skip
+        else:
+            invoice = draft
+            record.status = outcome.status = PeriodStatus.DRAFT
+        record.invoice = invoice
+        record.run = run
+        record.error = record.error_code = ""
+        record.save()
+        sub.pending_charges.filter(billed_in__isnull=True).update(billed_in=record)
+        sub.last_period_start, sub.last_period_end = period.start, period.end
+        sub.periods_billed = F("periods_billed") + 1  # type: ignore[assignment]
+        _advance(sub, schedule_of(sub).next_period(period.start))
+    return outcome
+
+
+def _advance(sub: Subscription, nxt: Period | None) -> None:
+    sub.next_invoice_date = nxt.invoice_date if nxt else None
+    if nxt is None and sub.status == SubscriptionStatus.ACTIVE:
+        sub.status = SubscriptionStatus.ENDED
+    sub.save(update_fields=["last_period_start", "last_period_end", "periods_billed",
+                            "next_invoice_date", "status"])  # fmt: skip
+
+
+def _record_failure(sub_id: Any, run_date: dt.date, run: BillingRun | None,
+                    exc: BaseException) -> Outcome:  # fmt: skip
+    code = exc.code if isinstance(exc, BusinessError) else type(exc).__name__
+    message = exc.message if isinstance(exc, BusinessError) else str(exc)
+    sub = Subscription.objects.get(pk=sub_id)
+    period = schedule_of(sub).next_period(sub.last_period_start)
+    assert period is not None
+    with atomic():
+        BillingPeriod.objects.update_or_create(
+            subscription=sub, period_start=period.start,
+            defaults={"organization_id": sub.organization_id, "period_end": period.end,
+                      "index": period.index, "status": PeriodStatus.FAILED, "run": run,
+                      "error_code": code, "error": message[:2000]},
+        )  # fmt: skip
+    return Outcome(sub_id, period.start, period.end, "failed", error=f"{code}: {message}")
+
+
+def _subscription_periods(
+    sub_id: Any, run_date: dt.date, run: BillingRun | None, render: bool
+) -> Iterator[Outcome]:
+    for _ in range(10_000):  # a bound: a subscription never has that many due periods
+        try:
+            outcome = bill_period(sub_id, run_date, run, render=render)
+        except IntegrityError:
+            # a concurrent run inserted the same period first: the constraint did its job
+            sub = Subscription.objects.get(pk=sub_id)
+            period = schedule_of(sub).next_period(sub.last_period_start)
+            if period is None:
+                return
+            yield Outcome(sub_id, period.start, period.end, "skipped")
+            continue
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+            yield _record_failure(sub_id, run_date, run, exc)
+            return
+        if outcome is None:
+            return
+        yield outcome
+        if outcome.status == "skipped":
+            continue
+
+
+def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
+    """What a real run on ``run_date`` would bill (dry run: nothing is written)."""
+    summary = Summary()
+    qs = (
+        _due(run_date, organization_id)
+        .select_related("customer")
+        .order_by("next_invoice_date", "id")
+    )
+    for sub in qs.iterator(chunk_size=500):
+        for period in schedule_of(sub).due(run_date, sub.last_period_start):
+            if (
+                BillingPeriod.objects.filter(subscription=sub, period_start=period.start)
+                .exclude(status=PeriodStatus.FAILED)
+                .exists()
+            ):
+                continue
+            lines = invoice_lines(sub, period)
+            totals = compute_totals(
+                [LineInput(quantity=Decimal(str(x["quantity"])),
+                           unit_price=Decimal(str(x["unit_price"])),
+                           vat_category=VatCategory(x["vat_category"]),
+                           vat_rate=Decimal(str(x["vat_rate"])),
+                           discount_percent=Decimal(str(x.get("discount_percent") or "0")))
+                 for x in lines], sub.currency)  # fmt: skip
+            summary.add(Outcome(sub.pk, period.start, period.end, "planned",
+                                total=totals.tax_inclusive,
+                                caught_up=period.invoice_date < run_date))  # fmt: skip
+    return summary
+
+
+def start_run(
+    run_date: dt.date, organization_id: Any = None, *, dry_run: bool = False
+) -> BillingRun:
+    with atomic():
+        return BillingRun.objects.create(organization_id=organization_id, run_date=run_date,
+                                         dry_run=dry_run)  # fmt: skip
+
+
+def run_billing(
+    run_date: dt.date,
+    organization_id: Any = None,
+    *,
+    run: BillingRun | None = None,
+    render: bool = False,
+    on_progress: Callable[[Outcome], None] | None = None,
+    worker: str | None = None,
+    keep_outcomes: bool = True,
+) -> Summary:
+    """Bill everything due on ``run_date``; safe to run twice, concurrently, or after a crash.
+    Several processes may call it with the same date: they share the work."""
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    run = run or start_run(run_date, organization_id)
+    summary = Summary(keep_outcomes=keep_outcomes)
+    while True:
+        ids = _claim_chunk(run_date, organization_id, worker)
+        if not ids:
+            break
+        chunk = Summary(keep_outcomes=False)
+        try:
+            for sub_id in ids:
+                for outcome in _subscription_periods(sub_id, run_date, run, render):
+                    summary.add(outcome)
+                    chunk.add(outcome)
+                    if on_progress:
+                        on_progress(outcome)
+        finally:
+            _release(ids, worker)
+        with atomic():
+            BillingRun.objects.filter(pk=run.pk).update(
+                issued=F("issued") + chunk.issued, drafts=F("drafts") + chunk.drafts,
+                skipped=F("skipped") + chunk.skipped, failed=F("failed") + chunk.failed,
+                caught_up=F("caught_up") + chunk.caught_up,
+            )  # fmt: skip
+            if chunk.outcomes:
+                errors = BillingRun.objects.select_for_update().get(pk=run.pk).errors
+                errors = [*errors, *({"subscription": str(o.subscription_id),
+                                      "period_start": o.period_start.isoformat(),
+                                      "error": o.error} for o in chunk.outcomes)][:500]  # fmt: skip
+                BillingRun.objects.filter(pk=run.pk).update(errors=errors)
+        if any(o.status == "failed" for o in chunk.outcomes):
+            # failed subscriptions stay due: don't spin on them in this run
+            failed_ids = {o.subscription_id for o in chunk.outcomes}
+            Subscription.objects.filter(pk__in=failed_ids).update(
+                claimed_until=timezone.now() + dt.timedelta(days=1), claimed_by=f"failed:{run.pk}"
+            )
+    Subscription.objects.filter(claimed_by=f"failed:{run.pk}").update(
+        claimed_until=None, claimed_by=""
+    )
+    BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.DONE, finished_at=timezone.now())
+    return summary
+
+
+def run_due_billing() -> Summary:
+    """The daily job: bill what is due today (each organization's own date is the server's
+    local date; issuing refuses future dates)."""
+    return run_billing(timezone.localdate())
+
+
+def retry_failed(run_date: dt.date, organization_id: Any = None) -> Summary:
+    """Failed periods stay due: a new run retries them (after the cause is fixed)."""
+    return run_billing(run_date, organization_id)
