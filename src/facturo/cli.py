@@ -269,6 +269,50 @@ def check(
     console.print(f"All {len(orgs)} organization(s) verified.")
 
 
+billing_app = typer.Typer(help="Subscriptions billing.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
+
+
+@billing_app.command("run")
+def billing_run(
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")] = None,
+    organization: Annotated[str | None, typer.Option(help="Name or id.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be billed.")] = False,
+) -> None:
+    """Bill every due subscription period (safe to re-run, or to run on several machines)."""
+    import datetime as dt
+
+    _setup()
+    from django.utils import timezone
+
+    from facturo.subscriptions import billing
+
+    day = dt.date.fromisoformat(date) if date else timezone.localdate()
+    org_id = _pick_organization(None, organization).pk if organization else None
+    if dry_run:
+        summary = billing.preview(day, org_id)
+        for o in summary.outcomes:
+            late = " (catch-up)" if o.caught_up else ""
+            console.print(f"{o.subscription_id} {o.period_start} → {o.period_end} {o.total}{late}")
+        console.print(f"dry run: would bill {summary.planned}, catch-up {summary.caught_up}")
+        return
+    due = billing.count_due(day, org_id)
+    with Progress(
+        TextColumn("Billing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("billing", total=due)
+        summary = billing.run_billing(
+            day, org_id, keep_outcomes=False,
+            on_progress=lambda o: progress.update(task, advance=1, total=max(due, 1)),
+        )  # fmt: skip
+    for o in summary.outcomes:
+        err.print(f"[red]failed[/red] {o.subscription_id} {o.period_start}: {o.error}")
+    if summary.caught_up:
+        console.print(f"caught up {summary.caught_up} period(s) due before {day}")
+    console.print(summary.line())
+
+
 def main() -> None:
     app()
 
