@@ -12,6 +12,7 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
 from facturo.notifications import services as notifications
+from facturo.subscriptions import billing
 
 
 # They return nothing: Huey would keep every result in its storage until read.
@@ -24,6 +25,12 @@ def deliver_outbox() -> None:
 def flush_outbox() -> None:
     """Every minute: delivers whatever is due, including e-mails whose enqueue was lost."""
     notifications.deliver_pending()
+
+
+@db_periodic_task(crontab(hour="6", minute="0"))
+def daily_billing_run() -> None:
+    """Every day at 06:00: bill the subscription periods due (safe to run twice)."""
+    billing.run_due_billing()
 
 
 notifications.set_delivery_trigger(deliver_outbox)
