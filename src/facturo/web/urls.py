@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from facturo.api.urls import urlpatterns as api_urls
+from facturo.payments.webhooks import provider_webhook
 from facturo.web.views import urlpatterns as web_urls
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("webhooks/<str:provider>/<str:token>/", provider_webhook, name="provider-webhook"),
 ]
 
 urlpatterns += api_urls
