@@ -139,7 +139,7 @@ def _get(model: Any, ctx: Ctx, pk: Any, code: str, message: str, *, lock: bool =
 
 def get_payment(ctx: Ctx, payment_id: Any, *, lock: bool = False) -> Payment:
     ctx.require(Perm.VIEW)
-    return _get(Payment, ctx, payment_id, "payment.not_found", _("No such payment."), lock=lock)  # type: ignore[no-any-return]
+    return _get(Payment, ctx, payment_id, "payment.not_found", _("No such payment."), lock=lock)
 
 
 def _payable_invoice(ctx: Ctx, invoice_id: Any) -> Invoice:

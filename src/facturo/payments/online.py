@@ -1,0 +1,182 @@
+"""Online payment: hosted checkout pages per invoice and the provider's webhooks.
+
+Both are thin over :mod:`.services`: a verified ``paid`` event records the payment and
+allocates it to its invoice (what the invoice no longer owes becomes the customer's credit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from facturo.audit import services as audit
+from facturo.audit.services import Actor
+from facturo.core.errors import BusinessError, _
+from facturo.foundation.db import atomic
+from facturo.invoicing.models import Invoice
+from facturo.organizations.context import Ctx, Perm
+
+from . import services
+from .models import CheckoutLink, Payment, ProviderEvent, ProviderSettings
+from .providers import CheckoutRequest, WebhookRejected, get_provider
+
+__all__ = ["WebhookRejected", "checkout_url", "configure", "handle_webhook", "test_connection"]
+
+
+def configure(
+    ctx: Ctx,
+    provider: str,
+    *,
+    secret_key: str,
+    webhook_secret: str,
+    enabled: bool = True,
+) -> ProviderSettings:
+    """Save a provider's keys; a new webhook secret keeps the previous one valid while the
+    provider rolls over."""
+    ctx.require(Perm.MANAGE_ORGANIZATION)
+    get_provider(provider)
+    with atomic():
+        row = ProviderSettings.objects.filter(
+            organization=ctx.organization, provider=provider
+        ).first()
+        if row is None:
+            row = ProviderSettings(
+                organization=ctx.organization,
+                provider=provider,
+                webhook_token=secrets.token_urlsafe(24),
+            )
+        elif row.webhook_secret != webhook_secret:
+            row.previous_webhook_secret = row.webhook_secret
+        row.secret_key, row.webhook_secret, row.enabled = secret_key, webhook_secret, enabled
+        row.save()
+        audit.record(ctx.organization.id, ctx.actor, "payments.provider_configured", row,
+                     after={"provider": provider, "enabled": enabled})  # fmt: skip
+    return row
+
+
+def test_connection(ctx: Ctx, provider: str) -> None:
+    ctx.require(Perm.MANAGE_ORGANIZATION)
+    row = ProviderSettings.objects.get(organization=ctx.organization, provider=provider)
+    get_provider(provider).test_connection(row.secret_key)
+
+
+def checkout_url(
+    invoice: Invoice, *, provider: str = "stripe", success_url: str, cancel_url: str
+) -> str:
+    """The hosted payment page for what the invoice owes now, created on first use.
+
+    The row is written first and its id is the idempotency key sent to the provider: a
+    retry after a crash or a double click gets the same session back."""
+    row_settings = ProviderSettings.objects.filter(
+        organization_id=invoice.organization_id, provider=provider, enabled=True
+    ).first()
+    if row_settings is None:
+        raise BusinessError("payments.provider_disabled", _("Online payment is not enabled."))
+    due = services.amount_due(invoice)
+    if due <= 0:
+        raise BusinessError("payments.nothing_due", _("This invoice has nothing left to pay."))
+    now = timezone.now()
+    link = (
+        CheckoutLink.objects.filter(invoice=invoice, provider=provider, amount=due)
+        .exclude(expires_at__lte=now + dt.timedelta(minutes=5))
+        .first()
+    )
+    if link and link.url:
+        return link.url
+    if link is None:
+        link = CheckoutLink.objects.create(
+            organization_id=invoice.organization_id,
+            invoice=invoice,
+            provider=provider,
+            amount=due,
+            currency=invoice.currency,
+        )
+    created = get_provider(provider).create_checkout(
+        row_settings.secret_key,
+        CheckoutRequest(
+            idempotency_key=f"facturo-checkout-{link.pk}",
+            invoice_id=str(invoice.pk),
+            invoice_number=invoice.number or "",
+            organization_id=str(invoice.organization_id),
+            amount=due,
+            currency=invoice.currency,
+            description=str(_("Invoice %(number)s") % {"number": invoice.number}),
+            customer_email=invoice.customer.email,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        ),
+    )
+    link.external_id, link.url, link.expires_at = (
+        created.external_id,
+        created.url,
+        created.expires_at,
+    )
+    link.save(update_fields=["external_id", "url", "expires_at"])
+    return link.url
+
+
+def handle_webhook(
+    provider: str, token: str, payload: bytes, headers: dict[str, str], *, now: Any = None
+) -> str:
+    """Verify, then act once per event id. Returns what was done (for the log and tests).
+    Raises :class:`WebhookRejected` (answer 400) when the request is not authentic."""
+    row = ProviderSettings.objects.filter(provider=provider, webhook_token=token).first()
+    if row is None:
+        raise WebhookRejected("unknown endpoint")
+    event = get_provider(provider).verify_event(
+        payload,
+        headers,
+        [row.webhook_secret, row.previous_webhook_secret],
+        now or timezone.now(),
+    )
+    org = row.organization
+    ctx = Ctx(org, "owner", Actor(label=f"{provider} webhook"))
+    with atomic():
+        try:
+            with atomic():
+                seen = ProviderEvent.objects.create(
+                    provider=provider,
+                    event_id=event.event_id,
+                    organization=org,
+                    event_type=event.event_type,
+                )
+        except IntegrityError:
+            return "duplicate"
+        seen.outcome = _act(ctx, provider, event.payment)
+        seen.save(update_fields=["outcome"])
+        return seen.outcome
+
+
+def _act(ctx: Ctx, provider: str, paid: Any) -> str:
+    if paid is None:
+        return "ignored"
+    # Several events (completed, async succeeded) can report the same payment, in any order.
+    if Payment.objects.filter(
+        organization=ctx.organization, provider=provider, provider_reference=paid.external_reference
+    ).exists():
+        return "already recorded"
+    invoice = Invoice.objects.filter(organization=ctx.organization, pk=paid.invoice_id).first()
+    if invoice is None:
+        return "unknown invoice"
+    payment = services.record_payment(
+        ctx,
+        customer_id=invoice.customer_id,
+        amount=paid.amount,
+        currency=paid.currency,
+        method=paid.method,
+        received_on=timezone.localdate(),
+        payer=paid.payer,
+        reference=paid.external_reference,
+        auto_allocate=False,
+        provider=provider,
+        provider_reference=paid.external_reference,
+    )
+    if invoice.currency == paid.currency:
+        part = min(paid.amount, services.amount_due(invoice))
+        if part > 0:
+            services.allocate(ctx, payment.pk, [(invoice.pk, part)])
+    return "recorded"
