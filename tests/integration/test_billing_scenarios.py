@@ -82,7 +82,7 @@ SCENARIOS = [
     ),
     scenario(
         "monthly-trial-anchor1", "monthly", "2027-01-01", "2027-03-02", trial_days=10, anchor_day=1
-    ),  # fmt: skip
+    ),
     # pause / resume
     *(
         scenario(
@@ -92,7 +92,7 @@ SCENARIOS = [
             "2027-06-02",
             timing=t,
             actions=[("2027-01-20", "pause", "2027-02-01"), ("2027-03-10", "resume", "2027-04-01")],
-        )  # fmt: skip
+        )
         for p in ("monthly", "weekly")
         for t in ("advance", "arrears")
     ),
@@ -106,7 +106,7 @@ SCENARIOS = [
             timing=t,
             proration_mode=mode,
             actions=[("2027-01-16", "change", "240.00" if kind == "upgrade" else "60.00")],
-        )  # fmt: skip
+        )
         for t in ("advance", "arrears")
         for kind in ("upgrade", "downgrade")
         for mode in ("invoice_now", "next_invoice", "none")
@@ -120,7 +120,7 @@ SCENARIOS = [
             "2027-05-02",
             timing=t,
             actions=[("2027-02-10", "cancel", when)],
-        )  # fmt: skip
+        )
         for t in ("advance", "arrears")
         for when in ("period_end", "now")
     ),
@@ -140,12 +140,12 @@ SCENARIOS = [
         "2027-05-02",
         timing="arrears",
         ends_on="2027-03-16",
-    ),  # fmt: skip
+    ),
     # catch-up: the server was off for months, one run bills every missed period
     scenario("monthly-advance-catchup", "monthly", "2027-01-01", "2027-05-10", step=130),
     scenario(
         "weekly-arrears-catchup", "weekly", "2027-01-01", "2027-02-20", timing="arrears", step=50
-    ),  # fmt: skip
+    ),
     # discount with an end date, draft mode
     scenario(
         "monthly-discount-until",
@@ -154,7 +154,7 @@ SCENARIOS = [
         "2027-04-02",
         discount="10",
         discount_until="2027-03-01",
-    ),  # fmt: skip
+    ),
     scenario("monthly-drafts", "monthly", "2027-01-01", "2027-03-02", issue_mode="draft"),
 ]
 
@@ -193,11 +193,15 @@ def play(preset: str, start: str, until: str, kw: dict[str, Any]) -> list[str]:
                     line2 = {"description": "Abonnement+", "unit_price": arg, "vat_rate": "20"}
                     subs.change(ctx, sub.id, lines=[line2], effective=day, render=False)
                 elif what == "cancel":
-                    subs.cancel(ctx, sub.id, at_period_end=arg == "period_end", on=day,
-                                render=False)  # fmt: skip
+                    subs.cancel(
+                        ctx, sub.id, at_period_end=arg == "period_end", on=day, render=False
+                    )
             billing.run_billing(day)
-            day += dt.timedelta(days=step if day + dt.timedelta(days=step) <= end or day == end
-                                else (end - day).days or 1)  # fmt: skip
+            day += dt.timedelta(
+                days=step
+                if day + dt.timedelta(days=step) <= end or day == end
+                else (end - day).days or 1
+            )
     return describe(org)
 
 

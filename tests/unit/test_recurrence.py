@@ -68,14 +68,17 @@ def test_presets(preset: str, expected: list[date]) -> None:
 
 def test_stub_then_anchor_on_the_first() -> None:
     s = Schedule(Rule(PRESETS["monthly"], date(2027, 1, 1)), date(2027, 1, 20))
-    first, second = list(s.periods())[:2] if False else [p for _, p in zip(range(2), s.periods())]
+    first, second = (
+        list(s.periods())[:2] if False else [p for _, p in zip(range(2), s.periods(), strict=False)]
+    )
     assert (first.start, first.end, first.days, first.full_days) == (
         date(2027, 1, 20),
         date(2027, 2, 1),
         12,
         31,
     )
-    assert second.is_full and second.start == date(2027, 2, 1)
+    assert second.is_full
+    assert second.start == date(2027, 2, 1)
 
 
 def test_arrears_invoice_on_period_end_and_catch_up() -> None:
@@ -89,7 +92,8 @@ def test_end_on_date_cuts_last_period_and_max_periods() -> None:
     s = monthly(date(2027, 1, 1), ends_on=date(2027, 3, 16))
     periods = list(s.periods())
     assert [(p.start, p.end) for p in periods][-1] == (date(2027, 3, 1), date(2027, 3, 16))
-    assert periods[-1].days == 15 and periods[-1].full_days == 31
+    assert periods[-1].days == 15
+    assert periods[-1].full_days == 31
     assert len(list(monthly(date(2027, 1, 1), max_periods=3).periods())) == 3
 
 

@@ -49,7 +49,6 @@ from .models import (
     BillingPeriod,
     BillingRun,
     IssueMode,
-    PendingCharge,
     PeriodStatus,
     RunStatus,
     Subscription,
@@ -176,20 +175,39 @@ def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
             discount = line.discount_percent
             if line.discount_until is not None and period.start >= line.discount_until:
                 discount = ZERO
-            lines.append({**base, "description": line.description, "quantity": line.quantity,
-                          "unit_price": line_price(line), "discount_percent": discount})  # fmt: skip
+            lines.append(
+                {
+                    **base,
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": line_price(line),
+                    "discount_percent": discount,
+                }
+            )
         else:
             amount = proration.piece(
                 full_amount(line, sub.currency, period.start), natural, (start, end), sub.currency
             )
             if amount > 0:
-                lines.append({**base, "description": _prorata_text(line.description, start, end,
-                                                                   language),
-                              "quantity": "1", "unit_price": amount, "unit_code": "C62"})  # fmt: skip
+                lines.append(
+                    {
+                        **base,
+                        "description": _prorata_text(line.description, start, end, language),
+                        "quantity": "1",
+                        "unit_price": amount,
+                        "unit_code": "C62",
+                    }
+                )
     for charge in sub.pending_charges.filter(billed_in__isnull=True).order_by("id"):
-        lines.append({"description": charge.description, "quantity": "1",
-                      "unit_price": charge.amount, "vat_category": charge.vat_category,
-                      "vat_rate": charge.vat_rate})  # fmt: skip
+        lines.append(
+            {
+                "description": charge.description,
+                "quantity": "1",
+                "unit_price": charge.amount,
+                "vat_category": charge.vat_category,
+                "vat_rate": charge.vat_rate,
+            }
+        )
     return lines
 
 
@@ -212,8 +230,9 @@ def bill_period(
         if period is None or period.invoice_date > run_date:
             _advance(sub, period)
             return None
-        outcome = Outcome(sub.pk, period.start, period.end, "skipped",
-                          caught_up=period.invoice_date < run_date)  # fmt: skip
+        outcome = Outcome(
+            sub.pk, period.start, period.end, "skipped", caught_up=period.invoice_date < run_date
+        )
         existing = BillingPeriod.objects.filter(subscription=sub, period_start=period.start).first()
         if existing is not None and existing.status != PeriodStatus.FAILED:
             # billed by someone else (its transaction committed): just move on
@@ -221,27 +240,40 @@ def bill_period(
             _advance(sub, schedule_of(sub).next_period(period.start))
             return outcome
         record = existing or BillingPeriod(
-            organization_id=sub.organization_id, subscription=sub,
-            period_start=period.start, period_end=period.end, index=period.index,
-        )  # fmt: skip
+            organization_id=sub.organization_id,
+            subscription=sub,
+            period_start=period.start,
+            period_end=period.end,
+            index=period.index,
+        )
         ctx = run_ctx(Organization.objects.get(pk=sub.organization_id))
         lines = invoice_lines(sub, period)
         language = sub.customer.language
         draft = invoicing.create_draft(
-            ctx, sub.customer_id, lines, delivery_date=period.start,
+            ctx,
+            sub.customer_id,
+            lines,
+            delivery_date=period.start,
             free_text=f"{sub.name} — {_period_text(period, language)}",
-        )  # fmt: skip
+        )
         if sub.issue_mode == IssueMode.ISSUE:
             invoice = invoicing.issue_invoice(ctx, draft.id, issue_date=run_date, render=render)
             if sub.send_email:
                 cc = [sub.customer.cc_emails, sub.customer.accounting_email, sub.owner_email]
-                sending.send_invoice(ctx, invoice.id, cc=[c for c in cc if c],
-                                     request_key=f"billing:{sub.pk}:{period.start}")  # fmt: skip
+                sending.send_invoice(
+                    ctx,
+                    invoice.id,
+                    cc=[c for c in cc if c],
+                    request_key=f"billing:{sub.pk}:{period.start}",
+                )
             record.status = outcome.status = PeriodStatus.ISSUED
             outcome.invoice_number = invoice.number or ""
             outcome.total = invoice.total_incl_vat
-            events.publish(SubscriptionInvoiceIssued(sub.organization_id, sub.pk, invoice.pk,
-                                                     period.start, period.end))  # fmt: skip
+            events.publish(
+                SubscriptionInvoiceIssued(
+                    sub.organization_id, sub.pk, invoice.pk, period.start, period.end
+                )
+            )
         else:
             invoice = draft
             record.status = outcome.status = PeriodStatus.DRAFT
@@ -251,7 +283,7 @@ def bill_period(
         record.save()
         sub.pending_charges.filter(billed_in__isnull=True).update(billed_in=record)
         sub.last_period_start, sub.last_period_end = period.start, period.end
-        sub.periods_billed = F("periods_billed") + 1  # type: ignore[assignment]
+        sub.periods_billed = F("periods_billed") + 1
         _advance(sub, schedule_of(sub).next_period(period.start))
     return outcome
 
@@ -260,12 +292,20 @@ def _advance(sub: Subscription, nxt: Period | None) -> None:
     sub.next_invoice_date = nxt.invoice_date if nxt else None
     if nxt is None and sub.status == SubscriptionStatus.ACTIVE:
         sub.status = SubscriptionStatus.ENDED
-    sub.save(update_fields=["last_period_start", "last_period_end", "periods_billed",
-                            "next_invoice_date", "status"])  # fmt: skip
+    sub.save(
+        update_fields=[
+            "last_period_start",
+            "last_period_end",
+            "periods_billed",
+            "next_invoice_date",
+            "status",
+        ]
+    )
 
 
-def _record_failure(sub_id: Any, run_date: dt.date, run: BillingRun | None,
-                    exc: BaseException) -> Outcome:  # fmt: skip
+def _record_failure(
+    sub_id: Any, run_date: dt.date, run: BillingRun | None, exc: BaseException
+) -> Outcome:
     code = exc.code if isinstance(exc, BusinessError) else type(exc).__name__
     message = exc.message if isinstance(exc, BusinessError) else str(exc)
     sub = Subscription.objects.get(pk=sub_id)
@@ -273,11 +313,18 @@ def _record_failure(sub_id: Any, run_date: dt.date, run: BillingRun | None,
     assert period is not None
     with atomic():
         BillingPeriod.objects.update_or_create(
-            subscription=sub, period_start=period.start,
-            defaults={"organization_id": sub.organization_id, "period_end": period.end,
-                      "index": period.index, "status": PeriodStatus.FAILED, "run": run,
-                      "error_code": code, "error": message[:2000]},
-        )  # fmt: skip
+            subscription=sub,
+            period_start=period.start,
+            defaults={
+                "organization_id": sub.organization_id,
+                "period_end": period.end,
+                "index": period.index,
+                "status": PeriodStatus.FAILED,
+                "run": run,
+                "error_code": code,
+                "error": message[:2000],
+            },
+        )
     return Outcome(sub_id, period.start, period.end, "failed", error=f"{code}: {message}")
 
 
@@ -295,7 +342,7 @@ def _subscription_periods(
                 return
             yield Outcome(sub_id, period.start, period.end, "skipped")
             continue
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+        except Exception as exc:
             yield _record_failure(sub_id, run_date, run, exc)
             return
         if outcome is None:
@@ -323,15 +370,28 @@ def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
                 continue
             lines = invoice_lines(sub, period)
             totals = compute_totals(
-                [LineInput(quantity=Decimal(str(x["quantity"])),
-                           unit_price=Decimal(str(x["unit_price"])),
-                           vat_category=VatCategory(x["vat_category"]),
-                           vat_rate=Decimal(str(x["vat_rate"])),
-                           discount_percent=Decimal(str(x.get("discount_percent") or "0")))
-                 for x in lines], sub.currency)  # fmt: skip
-            summary.add(Outcome(sub.pk, period.start, period.end, "planned",
-                                total=totals.tax_inclusive,
-                                caught_up=period.invoice_date < run_date))  # fmt: skip
+                [
+                    LineInput(
+                        quantity=Decimal(str(x["quantity"])),
+                        unit_price=Decimal(str(x["unit_price"])),
+                        vat_category=VatCategory(x["vat_category"]),
+                        vat_rate=Decimal(str(x["vat_rate"])),
+                        discount_percent=Decimal(str(x.get("discount_percent") or "0")),
+                    )
+                    for x in lines
+                ],
+                sub.currency,
+            )
+            summary.add(
+                Outcome(
+                    sub.pk,
+                    period.start,
+                    period.end,
+                    "planned",
+                    total=totals.tax_inclusive,
+                    caught_up=period.invoice_date < run_date,
+                )
+            )
     return summary
 
 
@@ -339,8 +399,9 @@ def start_run(
     run_date: dt.date, organization_id: Any = None, *, dry_run: bool = False
 ) -> BillingRun:
     with atomic():
-        return BillingRun.objects.create(organization_id=organization_id, run_date=run_date,
-                                         dry_run=dry_run)  # fmt: skip
+        return BillingRun.objects.create(
+            organization_id=organization_id, run_date=run_date, dry_run=dry_run
+        )
 
 
 def run_billing(
@@ -374,15 +435,25 @@ def run_billing(
             _release(ids, worker)
         with atomic():
             BillingRun.objects.filter(pk=run.pk).update(
-                issued=F("issued") + chunk.issued, drafts=F("drafts") + chunk.drafts,
-                skipped=F("skipped") + chunk.skipped, failed=F("failed") + chunk.failed,
+                issued=F("issued") + chunk.issued,
+                drafts=F("drafts") + chunk.drafts,
+                skipped=F("skipped") + chunk.skipped,
+                failed=F("failed") + chunk.failed,
                 caught_up=F("caught_up") + chunk.caught_up,
-            )  # fmt: skip
+            )
             if chunk.outcomes:
                 errors = BillingRun.objects.select_for_update().get(pk=run.pk).errors
-                errors = [*errors, *({"subscription": str(o.subscription_id),
-                                      "period_start": o.period_start.isoformat(),
-                                      "error": o.error} for o in chunk.outcomes)][:500]  # fmt: skip
+                errors = [
+                    *errors,
+                    *(
+                        {
+                            "subscription": str(o.subscription_id),
+                            "period_start": o.period_start.isoformat(),
+                            "error": o.error,
+                        }
+                        for o in chunk.outcomes
+                    ),
+                ][:500]
                 BillingRun.objects.filter(pk=run.pk).update(errors=errors)
         if any(o.status == "failed" for o in chunk.outcomes):
             # failed subscriptions stay due: don't spin on them in this run

@@ -41,8 +41,15 @@ from .models import (
     UsageRecord,
 )
 
-LINE_KEYS = ("product_id", "description", "quantity", "unit_price", "unit_code", "vat_category",
-             "vat_rate")  # fmt: skip
+LINE_KEYS = (
+    "product_id",
+    "description",
+    "quantity",
+    "unit_price",
+    "unit_code",
+    "vat_category",
+    "vat_rate",
+)
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -147,17 +154,22 @@ def _clean_schedule(data: Mapping[str, Any]) -> dict[str, Any]:
                 field="semi_month_days",
             )
         out["semi_day1"], out["semi_day2"] = int(days[0]), int(days[1])
-    Frequency(Unit(unit), out["interval"],
-              (out["semi_day1"], out["semi_day2"]) if unit == Unit.SEMI_MONTH else None)  # fmt: skip
+    Frequency(
+        Unit(unit),
+        out["interval"],
+        (out["semi_day1"], out["semi_day2"]) if unit == Unit.SEMI_MONTH else None,
+    )
     timing = str(data.get("timing") or Timing.ADVANCE.value)
     if timing not in (t.value for t in Timing):
-        raise BusinessError("recurrence.invalid_timing", _("Billing is in advance or in arrears."),
-                            field="timing")  # fmt: skip
+        raise BusinessError(
+            "recurrence.invalid_timing", _("Billing is in advance or in arrears."), field="timing"
+        )
     out["timing"] = timing
     anchor_day = int(data.get("anchor_day") or 0)
     if not 0 <= anchor_day <= 31:
-        raise BusinessError("recurrence.invalid_anchor", _("The anchor day is 0 to 31."),
-                            field="anchor_day")  # fmt: skip
+        raise BusinessError(
+            "recurrence.invalid_anchor", _("The anchor day is 0 to 31."), field="anchor_day"
+        )
     out["anchor_day"] = anchor_day
     return out
 
@@ -172,24 +184,33 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]]) -> list[dict[str,
                 organization=ctx.organization, pk=data["product_id"]
             ).first()
             if product is None:
-                raise BusinessError("subscription.unknown_product",
-                                    _("Line %(position)s: unknown product."),
-                                    field=f"lines.{position}.product_id", position=position)  # fmt: skip
+                raise BusinessError(
+                    "subscription.unknown_product",
+                    _("Line %(position)s: unknown product."),
+                    field=f"lines.{position}.product_id",
+                    position=position,
+                )
         description = clean_text(
             data.get("description") or (product.name if product else ""),
             f"lines.{position}.description",
             max_length=500,
         )
         if not description:
-            raise BusinessError("subscription.line_description_required",
-                                _("Line %(position)s: a description is required."),
-                                field=f"lines.{position}.description", position=position)  # fmt: skip
+            raise BusinessError(
+                "subscription.line_description_required",
+                _("Line %(position)s: a description is required."),
+                field=f"lines.{position}.description",
+                position=position,
+            )
         price = data.get("unit_price")
         if price in (None, "") and product is None:
-            raise BusinessError("subscription.line_price_required",
-                                _("Line %(position)s: a price is required without a product."),
-                                field=f"lines.{position}.unit_price", position=position)  # fmt: skip
-        line = {
+            raise BusinessError(
+                "subscription.line_price_required",
+                _("Line %(position)s: a price is required without a product."),
+                field=f"lines.{position}.unit_price",
+                position=position,
+            )
+        line: dict[str, Any] = {
             "position": position,
             "product": product,
             "description": description,
@@ -207,13 +228,16 @@ def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]]) -> list[dict[str,
             ),
             "discount_percent": as_decimal(
                 data.get("discount_percent") or "0", f"lines.{position}.discount_percent"
-            ),  # fmt: skip
+            ),
             "discount_until": _date(data.get("discount_until"), f"lines.{position}.discount_until"),
         }
         if line["quantity"] < 0 or (line["unit_price"] is not None and line["unit_price"] < 0):
-            raise BusinessError("subscription.negative_line",
-                                _("Line %(position)s: quantities and prices cannot be negative."),
-                                field=f"lines.{position}", position=position)  # fmt: skip
+            raise BusinessError(
+                "subscription.negative_line",
+                _("Line %(position)s: quantities and prices cannot be negative."),
+                field=f"lines.{position}",
+                position=position,
+            )
         result.append(line)
     if not result:
         raise BusinessError("subscription.no_lines", _("Add at least one line."), field="lines")
@@ -228,8 +252,12 @@ def _date(value: Any, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise BusinessError("input.invalid_date", _("“%(value)s” is not a date (YYYY-MM-DD)."),
-                            field=name, value=value) from None  # fmt: skip
+        raise BusinessError(
+            "input.invalid_date",
+            _("“%(value)s” is not a date (YYYY-MM-DD)."),
+            field=name,
+            value=value,
+        ) from None
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -245,17 +273,24 @@ def create_plan(ctx: Ctx, name: str, lines: Iterable[Mapping[str, Any]], **data:
     currency = check_currency(str(data.get("currency") or ctx.organization.currency).upper())
     trial_days = int(data.get("trial_days") or 0)
     if not 0 <= trial_days <= 365:
-        raise BusinessError("plan.invalid_trial", _("A trial lasts 0 to 365 days."),
-                            field="trial_days")  # fmt: skip
+        raise BusinessError(
+            "plan.invalid_trial", _("A trial lasts 0 to 365 days."), field="trial_days"
+        )
     with atomic():
-        plan = Plan.objects.create(organization=ctx.organization, name=name, currency=currency,
-                                   trial_days=trial_days, **schedule)  # fmt: skip
+        plan = Plan.objects.create(
+            organization=ctx.organization,
+            name=name,
+            currency=currency,
+            trial_days=trial_days,
+            **schedule,
+        )
         PlanLine.objects.bulk_create(
             PlanLine(plan=plan, **{k: v for k, v in line.items() if not k.startswith("discount")})
             for line in clean
         )
-        audit.record(ctx.organization.id, ctx.actor, "plan.created", plan,
-                     after={"name": name, **schedule})  # fmt: skip
+        audit.record(
+            ctx.organization.id, ctx.actor, "plan.created", plan, after={"name": name, **schedule}
+        )
     return plan
 
 
@@ -282,18 +317,34 @@ def create_subscription(
     plan = get_plan(ctx, plan_id) if plan_id else None
     if plan is not None:
         schedule = {
-            "unit": plan.unit, "interval": plan.interval, "semi_day1": plan.semi_day1,
-            "semi_day2": plan.semi_day2, "timing": plan.timing, "anchor_day": plan.anchor_day,
-        }  # fmt: skip
-        overrides = {k: data[k] for k in ("timing", "anchor_day") if k in data}
+            "unit": plan.unit,
+            "interval": plan.interval,
+            "semi_day1": plan.semi_day1,
+            "semi_day2": plan.semi_day2,
+            "timing": plan.timing,
+            "anchor_day": plan.anchor_day,
+        }
+        overrides: dict[str, Any] = {k: data[k] for k in ("timing", "anchor_day") if k in data}
         schedule.update(_clean_schedule({**_schedule_input(plan), **overrides}))
-        clean = _clean_lines(ctx, lines) if lines is not None else [
-            {"position": pl.position, "product": pl.product, "description": pl.description,
-             "quantity": pl.quantity, "unit_price": pl.unit_price, "unit_code": pl.unit_code,
-             "vat_category": pl.vat_category, "vat_rate": pl.vat_rate,
-             "discount_percent": ZERO, "discount_until": None}
-            for pl in plan.lines.all()
-        ]  # fmt: skip
+        clean = (
+            _clean_lines(ctx, lines)
+            if lines is not None
+            else [
+                {
+                    "position": pl.position,
+                    "product": pl.product,
+                    "description": pl.description,
+                    "quantity": pl.quantity,
+                    "unit_price": pl.unit_price,
+                    "unit_code": pl.unit_code,
+                    "vat_category": pl.vat_category,
+                    "vat_rate": pl.vat_rate,
+                    "discount_percent": ZERO,
+                    "discount_until": None,
+                }
+                for pl in plan.lines.all()
+            ]
+        )
         trial_days = int(data.get("trial_days", plan.trial_days) or 0)
         currency = plan.currency
         name = data.get("name") or plan.name
@@ -307,45 +358,69 @@ def create_subscription(
     max_periods = data.get("max_periods")
     trial_end = start + dt.timedelta(days=trial_days) if trial_days else None
     if ends_on is not None and ends_on <= (trial_end or start):
-        raise BusinessError("recurrence.end_before_start",
-                            _("The end date must come after the start date."), field="ends_on")  # fmt: skip
+        raise BusinessError(
+            "recurrence.end_before_start",
+            _("The end date must come after the start date."),
+            field="ends_on",
+        )
     issue_mode = str(data.get("issue_mode") or IssueMode.ISSUE)
     proration_mode = str(data.get("proration_mode") or ProrationMode.INVOICE_NOW)
     if issue_mode not in IssueMode.values or proration_mode not in ProrationMode.values:
-        raise BusinessError("subscription.invalid_setting", _("Unknown setting value."),
-                            field="issue_mode" if issue_mode not in IssueMode.values
-                            else "proration_mode")  # fmt: skip
+        raise BusinessError(
+            "subscription.invalid_setting",
+            _("Unknown setting value."),
+            field="issue_mode" if issue_mode not in IssueMode.values else "proration_mode",
+        )
     sub = Subscription(
-        organization=ctx.organization, customer=customer, plan=plan,
-        name=clean_text(str(name), "name", max_length=200), currency=currency,
-        start_date=start, trial_end=trial_end, ends_on=ends_on,
+        organization=ctx.organization,
+        customer=customer,
+        plan=plan,
+        name=clean_text(str(name), "name", max_length=200),
+        currency=currency,
+        start_date=start,
+        trial_end=trial_end,
+        ends_on=ends_on,
         max_periods=int(max_periods) if max_periods else None,
-        issue_mode=issue_mode, proration_mode=proration_mode,
+        issue_mode=issue_mode,
+        proration_mode=proration_mode,
         send_email=bool(data.get("send_email", True)),
-        owner_email=str(data.get("owner_email") or ""), **schedule,
-    )  # fmt: skip
+        owner_email=str(data.get("owner_email") or ""),
+        **schedule,
+    )
     schedule_of(sub)  # refuses impossible schedules before anything is written
     refresh_next_invoice_date(sub)
     with atomic():
         sub.save()
-        SubscriptionLine.objects.bulk_create(SubscriptionLine(subscription=sub, **line)
-                                             for line in clean)  # fmt: skip
-        audit.record(ctx.organization.id, ctx.actor, "subscription.created", sub,
-                     after={"customer": str(customer.pk), "start_date": start, **schedule})  # fmt: skip
+        SubscriptionLine.objects.bulk_create(
+            SubscriptionLine(subscription=sub, **line) for line in clean
+        )
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "subscription.created",
+            sub,
+            after={"customer": str(customer.pk), "start_date": start, **schedule},
+        )
     return sub
 
 
 def _schedule_input(plan: Plan) -> dict[str, Any]:
-    return {"unit": plan.unit, "interval": plan.interval, "timing": plan.timing,
-            "anchor_day": plan.anchor_day,
-            "semi_month_days": (plan.semi_day1, plan.semi_day2)
-            if plan.unit == Unit.SEMI_MONTH else None}  # fmt: skip
+    return {
+        "unit": plan.unit,
+        "interval": plan.interval,
+        "timing": plan.timing,
+        "anchor_day": plan.anchor_day,
+        "semi_month_days": (plan.semi_day1, plan.semi_day2)
+        if plan.unit == Unit.SEMI_MONTH
+        else None,
+    }
 
 
 def _require_active(sub: Subscription, *allowed: str) -> None:
     if sub.status not in (allowed or (SubscriptionStatus.ACTIVE,)):
-        raise ConflictError("subscription.invalid_state",
-                            _("This subscription is %(status)s."), status=sub.status)  # fmt: skip
+        raise ConflictError(
+            "subscription.invalid_state", _("This subscription is %(status)s."), status=sub.status
+        )
 
 
 def pause(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
@@ -357,15 +432,17 @@ def pause(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
         sub = get_subscription(ctx, pk, for_update=True)
         _require_active(sub)
         if sub.last_period_start and day <= sub.last_period_start:
-            raise BusinessError("subscription.pause_before_billed",
-                                _("A pause cannot start before the last billed period (%(date)s)."),
-                                field="on", date=sub.last_period_start.isoformat())  # fmt: skip
+            raise BusinessError(
+                "subscription.pause_before_billed",
+                _("A pause cannot start before the last billed period (%(date)s)."),
+                field="on",
+                date=sub.last_period_start.isoformat(),
+            )
         sub.pauses = [*sub.pauses, [day.isoformat(), None]]
         sub.status = SubscriptionStatus.PAUSED
         refresh_next_invoice_date(sub)
         sub.save()
-        audit.record(ctx.organization.id, ctx.actor, "subscription.paused", sub,
-                     after={"on": day})  # fmt: skip
+        audit.record(ctx.organization.id, ctx.actor, "subscription.paused", sub, after={"on": day})
     return sub
 
 
@@ -378,21 +455,25 @@ def resume(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
         _require_active(sub, SubscriptionStatus.PAUSED)
         start = dt.date.fromisoformat(sub.pauses[-1][0])
         if day <= start:
-            raise BusinessError("recurrence.pause_order", _("A pause must end after it starts."),
-                                field="on")  # fmt: skip
+            raise BusinessError(
+                "recurrence.pause_order", _("A pause must end after it starts."), field="on"
+            )
         sub.pauses = [*sub.pauses[:-1], [start.isoformat(), day.isoformat()]]
         sub.status = SubscriptionStatus.ACTIVE
         refresh_next_invoice_date(sub)
         sub.save()
-        audit.record(ctx.organization.id, ctx.actor, "subscription.resumed", sub,
-                     after={"on": day})  # fmt: skip
+        audit.record(ctx.organization.id, ctx.actor, "subscription.resumed", sub, after={"on": day})
     return sub
 
 
 def cancel(
-    ctx: Ctx, pk: Any, *, at_period_end: bool = True, on: dt.date | str | None = None,
+    ctx: Ctx,
+    pk: Any,
+    *,
+    at_period_end: bool = True,
+    on: dt.date | str | None = None,
     render: bool = True,
-) -> Subscription:  # fmt: skip
+) -> Subscription:
     """Cancel at the end of the current period, or immediately on ``on`` — then a period
     already billed in advance is credited pro rata for the days left (a credit note)."""
     ctx.require(Perm.EDIT_INVOICES)
@@ -403,13 +484,19 @@ def cancel(
         current = schedule_of(sub).period_containing(day) if at_period_end else None
         ends_on = current.end if current is not None else day
         if sub.last_period_start and ends_on <= sub.last_period_start:
-            raise BusinessError("subscription.cancel_before_billed",
-                                _("The cancellation cannot come before the last billed period "
-                                  "(%(date)s)."), field="on",
-                                date=sub.last_period_start.isoformat())  # fmt: skip
+            raise BusinessError(
+                "subscription.cancel_before_billed",
+                _("The cancellation cannot come before the last billed period (%(date)s)."),
+                field="on",
+                date=sub.last_period_start.isoformat(),
+            )
         credit = None
-        if (not at_period_end and sub.last_period_end and ends_on < sub.last_period_end
-                and sub.timing == Timing.ADVANCE):  # fmt: skip
+        if (
+            not at_period_end
+            and sub.last_period_end
+            and ends_on < sub.last_period_end
+            and sub.timing == Timing.ADVANCE
+        ):
             credit = _credit_unused(ctx, sub, ends_on, render=render)
         sub.ends_on = ends_on if ends_on > billing_start(sub) else None
         sub.cancelled_at = day
@@ -419,8 +506,13 @@ def cancel(
             nxt = schedule_of(sub).next_period(sub.last_period_start)
             sub.next_invoice_date = nxt.invoice_date if nxt else None
         sub.save()
-        audit.record(ctx.organization.id, ctx.actor, "subscription.cancelled", sub,
-                     after={"ends_on": ends_on, "credit_note": str(credit.pk) if credit else None})  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "subscription.cancelled",
+            sub,
+            after={"ends_on": ends_on, "credit_note": str(credit.pk) if credit else None},
+        )
     return sub
 
 
@@ -433,6 +525,8 @@ def _today(ctx: Ctx) -> dt.date:
 def _last_invoice(sub: Subscription) -> Any:
     from .models import BillingPeriod
 
+    if sub.last_period_start is None:
+        return None
     record = (
         BillingPeriod.objects.filter(subscription=sub, period_start=sub.last_period_start)
         .select_related("invoice")
@@ -446,25 +540,37 @@ def _credit_unused(ctx: Ctx, sub: Subscription, day: dt.date, *, render: bool) -
     invoice = _last_invoice(sub)
     if invoice is None or invoice.is_draft:
         return None
-    assert sub.last_period_start and sub.last_period_end
+    assert sub.last_period_start
+    assert sub.last_period_end
     lines = [line for line in invoice.lines.all() if line.deducted_invoice_id is None]
     amounts = compute_totals(invoicing.line_inputs(lines), invoice.currency).lines
     credit_lines = []
     for line, amount in zip(lines, amounts, strict=True):
-        part = proration.piece(amount.net_amount, (sub.last_period_start, sub.last_period_end),
-                               (day, sub.last_period_end), invoice.currency)  # fmt: skip
+        part = proration.piece(
+            amount.net_amount,
+            (sub.last_period_start, sub.last_period_end),
+            (day, sub.last_period_end),
+            invoice.currency,
+        )
         if part > 0:
-            credit_lines.append({
-                "description": _prorata_text(line.description, day, sub.last_period_end,
-                                             invoice.language),
-                "quantity": "1", "unit_price": part, "vat_category": line.vat_category,
-                "vat_rate": line.vat_rate, "nature": line.nature,
-            })  # fmt: skip
+            credit_lines.append(
+                {
+                    "description": _prorata_text(
+                        line.description, day, sub.last_period_end, invoice.language
+                    ),
+                    "quantity": "1",
+                    "unit_price": part,
+                    "vat_category": line.vat_category,
+                    "vat_rate": line.vat_rate,
+                    "nature": line.nature,
+                }
+            )
     if not credit_lines:
         return None
     reason = "Résiliation anticipée" if invoice.language == "fr" else "Early cancellation"
-    return invoicing.create_credit_note(ctx, invoice.id, lines=credit_lines, reason=reason,
-                                        issue=True, render=render)  # fmt: skip
+    return invoicing.create_credit_note(
+        ctx, invoice.id, lines=credit_lines, reason=reason, issue=True, render=render
+    )
 
 
 def _prorata_text(description: str, start: dt.date, end: dt.date, language: str) -> str:
@@ -506,16 +612,22 @@ def full_amount(line: SubscriptionLine, currency: str, period_start: dt.date) ->
 
 def versions_at(sub: Subscription, day: dt.date) -> list[SubscriptionLine]:
     return [
-        line for line in sub.lines.select_related("product")
+        line
+        for line in sub.lines.select_related("product")
         if (line.starts_on is None or line.starts_on <= day)
         and (line.ends_on is None or day < line.ends_on)
-    ]  # fmt: skip
+    ]
 
 
 def change(
-    ctx: Ctx, pk: Any, *, lines: Iterable[Mapping[str, Any]], effective: dt.date | str,
-    preview: bool = False, render: bool = True,
-) -> ChangePreview:  # fmt: skip
+    ctx: Ctx,
+    pk: Any,
+    *,
+    lines: Iterable[Mapping[str, Any]],
+    effective: dt.date | str,
+    preview: bool = False,
+    render: bool = True,
+) -> ChangePreview:
     """Replace the lines from ``effective`` (upgrade, downgrade, quantity change).
 
     In arrears, the next invoice bills each version by day. In advance, the period already
@@ -529,16 +641,23 @@ def change(
         sub = get_subscription(ctx, pk, for_update=not preview)
         _require_active(sub, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
         if sub.last_period_start and day < sub.last_period_start:
-            raise BusinessError("subscription.change_before_billed",
-                                _("A change cannot be dated before the last billed period "
-                                  "(%(date)s)."), field="effective",
-                                date=sub.last_period_start.isoformat())  # fmt: skip
+            raise BusinessError(
+                "subscription.change_before_billed",
+                _("A change cannot be dated before the last billed period (%(date)s)."),
+                field="effective",
+                date=sub.last_period_start.isoformat(),
+            )
         result = ChangePreview(day, sub.last_period_start, sub.last_period_end)
-        billed = (sub.timing == Timing.ADVANCE and sub.last_period_start is not None
-                  and sub.last_period_end is not None and day < sub.last_period_end)  # fmt: skip
+        billed = (
+            sub.timing == Timing.ADVANCE
+            and sub.last_period_start is not None
+            and sub.last_period_end is not None
+            and day < sub.last_period_end
+        )
         old = versions_at(sub, day)
         if billed:
-            assert sub.last_period_start and sub.last_period_end
+            assert sub.last_period_start
+            assert sub.last_period_end
             period = (sub.last_period_start, sub.last_period_end)
             by_rate: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
             new_lines = [SubscriptionLine(subscription=sub, **line) for line in clean]
@@ -548,8 +667,9 @@ def change(
                 by_rate[(line.vat_category, line.vat_rate)] += sign * part
             result.adjustments = [
                 {"vat_category": cat, "vat_rate": rate, "amount": amount}
-                for (cat, rate), amount in sorted(by_rate.items()) if amount != 0
-            ]  # fmt: skip
+                for (cat, rate), amount in sorted(by_rate.items())
+                if amount != 0
+            ]
             result.total = sum((a["amount"] for a in result.adjustments), ZERO)
             mode = sub.proration_mode
             if mode == ProrationMode.NONE or not result.adjustments:
@@ -573,8 +693,13 @@ def change(
         )
         if billed:
             _apply_adjustment(ctx, sub, result, render=render)
-        audit.record(ctx.organization.id, ctx.actor, "subscription.changed", sub,
-                     after={"effective": day, "total": result.total, "action": result.action})  # fmt: skip
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "subscription.changed",
+            sub,
+            after={"effective": day, "total": result.total, "action": result.action},
+        )
     return result
 
 
@@ -583,28 +708,57 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
     text = _prorata_text(sub.name, result.effective, result.period_end, sub.customer.language)
     if result.action == "next_invoice":
         PendingCharge.objects.bulk_create(
-            PendingCharge(subscription=sub, description=text, amount=a["amount"],
-                          vat_category=a["vat_category"], vat_rate=a["vat_rate"])
-            for a in result.adjustments if a["amount"] > 0
-        )  # fmt: skip
+            PendingCharge(
+                subscription=sub,
+                description=text,
+                amount=a["amount"],
+                vat_category=a["vat_category"],
+                vat_rate=a["vat_rate"],
+            )
+            for a in result.adjustments
+            if a["amount"] > 0
+        )
     if result.action == "invoice":
-        draft = invoicing.create_draft(ctx, sub.customer_id, [
-            {"description": text, "quantity": "1", "unit_price": a["amount"],
-             "vat_category": a["vat_category"], "vat_rate": a["vat_rate"]}
-            for a in result.adjustments if a["amount"] > 0
-        ])  # fmt: skip
+        draft = invoicing.create_draft(
+            ctx,
+            sub.customer_id,
+            [
+                {
+                    "description": text,
+                    "quantity": "1",
+                    "unit_price": a["amount"],
+                    "vat_category": a["vat_category"],
+                    "vat_rate": a["vat_rate"],
+                }
+                for a in result.adjustments
+                if a["amount"] > 0
+            ],
+        )
         if sub.issue_mode == IssueMode.ISSUE:
             invoicing.issue_invoice(ctx, draft.id, render=render)
     if result.action in ("invoice", "credit_note", "next_invoice"):
         credits = [a for a in result.adjustments if a["amount"] < 0]
         invoice = _last_invoice(sub)
         if credits and invoice is not None and not invoice.is_draft:
-            invoicing.create_credit_note(ctx, invoice.id, issue=True, render=render,
-                reason="Changement d'abonnement" if invoice.language == "fr"
+            invoicing.create_credit_note(
+                ctx,
+                invoice.id,
+                issue=True,
+                render=render,
+                reason="Changement d'abonnement"
+                if invoice.language == "fr"
                 else "Subscription change",
-                lines=[{"description": text, "quantity": "1", "unit_price": -a["amount"],
-                        "vat_category": a["vat_category"], "vat_rate": a["vat_rate"]}
-                       for a in credits])  # fmt: skip
+                lines=[
+                    {
+                        "description": text,
+                        "quantity": "1",
+                        "unit_price": -a["amount"],
+                        "vat_category": a["vat_category"],
+                        "vat_rate": a["vat_rate"],
+                    }
+                    for a in credits
+                ],
+            )
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -621,23 +775,30 @@ def record_usage(
     assert day is not None
     client_id = clean_text(client_id, "client_id", max_length=100)
     if not client_id:
-        raise BusinessError("usage.client_id_required", _("A client id is required."),
-                            field="client_id")  # fmt: skip
+        raise BusinessError(
+            "usage.client_id_required", _("A client id is required."), field="client_id"
+        )
     with atomic():
         sub = get_subscription(ctx, pk, for_update=True)
         existing = UsageRecord.objects.filter(subscription=sub, client_id=client_id).first()
         if existing is not None:
             if (existing.quantity, existing.occurred_on) != (qty, day):
-                raise ConflictError("usage.duplicate_id",
-                                    _("Usage id “%(id)s” was already recorded with other values."),
-                                    field="client_id", id=client_id)  # fmt: skip
+                raise ConflictError(
+                    "usage.duplicate_id",
+                    _("Usage id “%(id)s” was already recorded with other values."),
+                    field="client_id",
+                    id=client_id,
+                )
             return existing, False
         if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
-            raise ConflictError("usage.subscription_closed",
-                                _("This subscription is %(status)s: no usage can be recorded."),
-                                status=sub.status)  # fmt: skip
+            raise ConflictError(
+                "usage.subscription_closed",
+                _("This subscription is %(status)s: no usage can be recorded."),
+                status=sub.status,
+            )
         if qty < 0:
             raise BusinessError("usage.negative", _("Usage cannot be negative."), field="quantity")
-        record = UsageRecord.objects.create(subscription=sub, client_id=client_id, quantity=qty,
-                                            occurred_on=day)  # fmt: skip
+        record = UsageRecord.objects.create(
+            subscription=sub, client_id=client_id, quantity=qty, occurred_on=day
+        )
     return record, True
