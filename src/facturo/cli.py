@@ -298,14 +298,19 @@ def billing_run(
         return
     due = billing.count_due(day, org_id)
     with Progress(
-        TextColumn("Billing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("Billing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
         console=console,
-    ) as progress:  # fmt: skip
+    ) as progress:
         task = progress.add_task("billing", total=due)
         summary = billing.run_billing(
-            day, org_id, keep_outcomes=False,
+            day,
+            org_id,
+            keep_outcomes=False,
             on_progress=lambda o: progress.update(task, advance=1, total=max(due, 1)),
-        )  # fmt: skip
+        )
     for o in summary.outcomes:
         err.print(f"[red]failed[/red] {o.subscription_id} {o.period_start}: {o.error}")
     if summary.caught_up:
