@@ -162,7 +162,8 @@ def test_subject_and_body_in_the_customers_language(engine: str) -> None:
     assert "729,53\xa0€ TTC" in email.body
     assert "Date d'échéance :" in email.body
     assert "IBAN : FR76 3000 6000 0112 3456 7890 189" in email.body
-    assert f"Référence à indiquer : {fr.number}" in email.body
+    assert f"Référence à indiquer : {fr.snapshot['payment']['remittance']}" in email.body
+    assert fr.snapshot["payment"]["remittance"].startswith("RF")
     assert "ci-joint" not in email.body  # no PDF: the text does not promise one
     assert email.body.rstrip().endswith("Atelier Lumière")
 
