@@ -199,4 +199,22 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
     invoicing.create_draft(ctx, cs[2].id, [line(2, "2"), line(5, "1")], free_text="Merci !")
     assert Membership.objects.filter(organization=org).count() == 2
     _ = D  # decimals are given as strings above, never floats
+    # A few active subscriptions (billed by `facturo billing run` / the daily job)
+    from facturo.subscriptions import services as subscriptions
+
+    monthly_start = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    subscriptions.create_subscription(
+        ctx, cs[0].id, start_date=monthly_start, name="Maintenance du site",
+        lines=[{"description": "Maintenance et hébergement", "unit_price": "89", "vat_rate": "20"}],
+    )  # fmt: skip
+    subscriptions.create_subscription(
+        ctx, cs[1].id, start_date=monthly_start, name="Support trimestriel", unit="month",
+        interval=3, lines=[{"description": "Support (forfait trimestriel)", "unit_price": "450",
+                            "vat_rate": "20"}],
+    )  # fmt: skip
+    subscriptions.create_subscription(
+        ctx, cs[2].id, start_date=monthly_start, name="Licence annuelle", unit="year",
+        timing="advance", lines=[{"description": "Licence logicielle", "unit_price": "1200",
+                                  "vat_rate": "20"}],
+    )  # fmt: skip
     return org, True
