@@ -18,6 +18,7 @@ The arithmetic (also in docs/subscriptions.md):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
@@ -31,7 +32,7 @@ def split_by_days(amount: Decimal, cuts: Sequence[date], currency: str) -> list[
     The pieces sum to ``amount`` rounded to the currency's minor unit."""
     if len(cuts) < 2:
         raise ValueError("at least a start and an end")
-    days = [(b - a).days for a, b in zip(cuts, cuts[1:], strict=False)]
+    days = [(b - a).days for a, b in itertools.pairwise(cuts)]
     if any(d < 0 for d in days):
         raise BusinessError(
             "proration.unordered", _("Proration dates must be in order."), field="date"
