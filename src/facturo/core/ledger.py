@@ -11,6 +11,7 @@ The default chart, the mapping rules and the entries of each business event live
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,11 +50,11 @@ def check_auxiliary(code: str) -> str:
         raise BusinessError(
             "ledger.invalid_auxiliary",
             _(
-                "Auxiliary account “%(code)s” must be 1 to 30 upper-case letters, digits, "
+                "Auxiliary account “%(auxiliary)s” must be 1 to 30 upper-case letters, digits, "
                 "“_”, “.” or “-”, starting with a letter or a digit."
             ),
             field="auxiliary",
-            code=code,
+            auxiliary=code,
         )
     return code
 
@@ -80,9 +81,9 @@ class Journal:
         if not _JOURNAL.fullmatch(self.code):
             raise BusinessError(
                 "ledger.invalid_journal",
-                _("Journal code “%(code)s” must be 1 to 8 upper-case letters or digits."),
+                _("Journal code “%(journal)s” must be 1 to 8 upper-case letters or digits."),
                 field="journal",
-                code=self.code,
+                journal=self.code,
             )
         if not self.label.strip():
             raise BusinessError(
@@ -129,7 +130,7 @@ class JournalEntry:
     date: date  # FEC EcritureDate: the accounting date of the operation
     label: str  # FEC EcritureLib (default for the lines)
     piece_ref: str  # FEC PieceRef: the supporting document's reference
-    piece_date: date  # FEC PieceDate
+    piece_date: dt.date  # FEC PieceDate
     lines: tuple[EntryLine, ...]
     currency: str = "EUR"
     source: SourceRef | None = None
