@@ -12,12 +12,60 @@ from decimal import Decimal
 from facturo.core.bank import StatementLine
 from facturo.core.matching import AUTO_CONFIRM, MatchProposal, OpenInvoice, match_lines
 
-FIRST = "Claire Jean Louis Marie Paul Anne Hugo Léa Chloé Nathan Emma Lucas Inès Jules Zoé".split()
-LAST = (
-    "Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent "
-    "Lefebvre Michel Garcia David Bertrand Roux Vincent Fournier Morel Girard André Mercier"
-).split()
-TRADES = "Boulangerie Garage Atelier Cabinet Studio Plomberie Transports Ferme Librairie".split()
+FIRST = [
+    "Claire",
+    "Jean",
+    "Louis",
+    "Marie",
+    "Paul",
+    "Anne",
+    "Hugo",
+    "Léa",
+    "Chloé",
+    "Nathan",
+    "Emma",
+    "Lucas",
+    "Inès",
+    "Jules",
+    "Zoé",
+]
+LAST = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefebvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Mercier",
+]
+TRADES = [
+    "Boulangerie",
+    "Garage",
+    "Atelier",
+    "Cabinet",
+    "Studio",
+    "Plomberie",
+    "Transports",
+    "Ferme",
+    "Librairie",
+]
 FORMS = ["SARL", "SAS", "", "EURL", "GmbH", ""]
 
 

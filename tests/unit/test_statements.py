@@ -61,7 +61,8 @@ def test_camt053_v08_batch_is_split_per_transaction() -> None:
         ("2400.00", "Müller & Söhne GmbH", "20240412-TX-0001"),
         ("1200.00", "Boulangerie Léa", "20240412-TX-0002"),
     ]
-    assert stmt.opening_balance is not None and stmt.opening_balance.amount == Decimal("-250.00")
+    assert stmt.opening_balance is not None
+    assert stmt.opening_balance.amount == Decimal("-250.00")
     assert stmt.balance_checked
 
 
@@ -93,7 +94,8 @@ def test_same_file_twice_gives_the_same_fingerprints() -> None:
     for name in ("camt053_v02.xml", "mt940_fr_slash_tags.sta", "ofx_v102_sgml.ofx"):
         a = [x.fingerprint for s in parse(name) for x in s.lines]
         b = [x.fingerprint for s in parse(name) for x in s.lines]
-        assert a == b and len(set(a)) == len(a)
+        assert a == b
+        assert len(set(a)) == len(a)
 
 
 def test_identical_lines_without_references_stay_distinct() -> None:
@@ -107,7 +109,8 @@ def test_identical_lines_without_references_stay_distinct() -> None:
 
 def test_mt940_both_layouts() -> None:
     [fr] = parse("mt940_fr_slash_tags.sta")
-    assert fr.balance_checked and fr.lines[0].counterparty_name == "ACME INDUSTRIE SAS"
+    assert fr.balance_checked
+    assert fr.lines[0].counterparty_name == "ACME INDUSTRIE SAS"
     assert fr.lines[0].remittance_unstructured == "RF89F2024000123"
     [de] = parse("mt940_de_gvc.sta")
     assert de.lines[0].end_to_end_id == "INV2024-0456"
@@ -117,7 +120,8 @@ def test_mt940_both_layouts() -> None:
 
 def test_ofx() -> None:
     [stmt] = parse("ofx_v102_sgml.ofx")
-    assert stmt.currency == "EUR" and stmt.account_iban == "12345678901"
+    assert stmt.currency == "EUR"
+    assert stmt.account_iban == "12345678901"
     assert [str(x.amount) for x in stmt.lines] == ["1440.00", "-35.90", "275.00"]
     assert stmt.lines[0].bank_reference == "24064000012345"
     assert not stmt.balance_checked
@@ -141,7 +145,8 @@ def test_csv_wrong_encoding_and_wrong_mapping_say_where() -> None:
     utf8 = CsvMapping(**{**FR.__dict__, "encoding": "utf-8"})
     with pytest.raises(StatementError) as err:
         parse("hostile/csv_cp1252_read_as_utf8.csv", csv_mapping=utf8)
-    assert err.value.code == "statement.encoding" and "line 1" in str(err.value)
+    assert err.value.code == "statement.encoding"
+    assert "line 1" in str(err.value)
     with pytest.raises(StatementError) as err:
         parse("csv_de_signed_utf8_bom.csv", csv_mapping=FR)
     assert err.value.code == "statement.wrong_mapping"
@@ -177,7 +182,8 @@ def test_hostile_files_are_refused_precisely(name: str, code: str, where: str) -
     with pytest.raises(StatementError) as err:
         parse(name)
     assert err.value.code == code
-    assert name.split("/")[-1] in str(err.value) and where in str(err.value)
+    assert name.split("/")[-1] in str(err.value)
+    assert where in str(err.value)
 
 
 def test_xml_bomb_is_refused_fast_and_without_memory() -> None:
@@ -190,13 +196,15 @@ def test_xml_bomb_is_refused_fast_and_without_memory() -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print(f"\nbomb refused in {elapsed * 1000:.2f} ms, peak {peak / 1024:.0f} KiB")
-    assert elapsed < 0.1 and peak < 5 * 1024 * 1024
+    assert elapsed < 0.1
+    assert peak < 5 * 1024 * 1024
 
 
 def test_bad_entry_can_be_skipped_with_import_valid_lines() -> None:
     data = (DATA / "hostile" / "camt053_bad_amount.xml").read_bytes()
     [stmt] = parse_statement_file(data, "x.xml", import_valid_lines=True)
-    assert len(stmt.lines) == 3 and "Ntry[2]" in stmt.rejected[0].position
+    assert len(stmt.lines) == 3
+    assert "Ntry[2]" in stmt.rejected[0].position
     assert not stmt.balance_checked
 
 

@@ -361,9 +361,7 @@ class Matcher:
                 i for i in self._open(ids, line.currency) if self.remaining[i.id] == line.amount
             ]
         cands = _candidates(line.remittance_unstructured + " " + line.remittance_structured)
-        near = [
-            inv for inv in invoices if any(_one_edit(c, canonical(inv.number)) for c in cands)
-        ]
+        near = [inv for inv in invoices if any(_one_edit(c, canonical(inv.number)) for c in cands)]
         if len(near) == 1:
             return self._proposal(
                 line, near, 92, "amount_number_typo", f"amount, number {near[0].number} ±1 typo"

@@ -1,0 +1,84 @@
+"""Reconciliation benchmark (issue 6): 100,000 bank lines in one CAMT.053 file against
+100,000 open invoices — parse + match, with precision and recall.
+
+    uv run python bench/reconcile.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.unit.test_matching_quality import generate, score
+
+from facturo.core.matching import AUTO_CONFIRM, match_lines
+from facturo.formats.statements import parse_camt
+
+
+def camt(cases: list) -> bytes:  # type: ignore[type-arg]
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:'
+        'xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>B</MsgId></GrpHdr><Stmt><Id>S</Id>'
+        "<Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>"
+    ]
+    for c in cases:
+        x = c.line
+        ind = "CRDT" if x.amount > 0 else "DBIT"
+        role = "Dbtr" if x.amount > 0 else "Cdtr"
+        strd = (
+            f"<Strd><CdtrRefInf><Ref>{x.remittance_structured}</Ref></CdtrRefInf></Strd>"
+            if x.remittance_structured
+            else ""
+        )
+        parts.append(
+            f'<Ntry><Amt Ccy="EUR">{abs(x.amount)}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
+            f"<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>{x.booking_date}</Dt></BookgDt>"
+            f"<ValDt><Dt>{x.booking_date}</Dt></ValDt><AcctSvcrRef>{x.bank_reference}</AcctSvcrRef>"
+            f"<NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs>"
+            f"<RltdPties><{role}><Pty><Nm>{escape(x.counterparty_name)}</Nm></Pty></{role}>"
+            f"<{role}Acct><Id><IBAN>{x.counterparty_iban}</IBAN></Id></{role}Acct></RltdPties>"
+            f"<RmtInf><Ustrd>{escape(x.remittance_unstructured)}</Ustrd>{strd}</RmtInf>"
+            "</TxDtls></NtryDtls></Ntry>"
+        )
+    parts.append("</Stmt></BkToCstmrStmt></Document>")
+    return "".join(parts).encode()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    print(f"load average before: {os.getloadavg()}  (2 cores, shared)")
+    invoices, cases = generate(n, n, seed=2024)
+    data = camt(cases)
+    rows = []
+    t0 = time.perf_counter()
+    [stmt] = parse_camt(data, "bench.xml", max_bytes=len(data) + 1)
+    t1 = time.perf_counter()
+    peak_parse = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    proposals = match_lines(stmt.lines, invoices)
+    t2 = time.perf_counter()
+    peak_match = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert len(stmt.lines) == len(cases)
+    figures = score(cases, proposals, AUTO_CONFIRM)
+    mib = 1024 * 1024
+    rows.append(("parse CAMT.053", len(stmt.lines), t1 - t0, peak_parse / mib))
+    rows.append(("match", len(stmt.lines), t2 - t1, peak_match / mib))
+    rows.append(("parse + match", len(stmt.lines), t2 - t0, max(peak_parse, peak_match) / mib))
+    print(f"file: {len(data) / mib:.1f} MiB, {len(invoices)} open invoices")
+    print(f"{'step':16} {'n':>8} {'wall s':>8} {'lines/s':>10} {'peak RSS MiB':>12}")
+    for step, count, wall, peak in rows:
+        print(f"{step:16} {count:>8} {wall:>8.2f} {count / wall:>10.0f} {peak:>12.0f}")
+    print(
+        f"precision (auto ≥{AUTO_CONFIRM}) {figures['precision']:.4f} on {figures['auto']:.0f}; "
+        f"recall {figures['recall']:.4f} on {figures['matchable']:.0f}"
+    )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
