@@ -17,11 +17,12 @@ Format choices (``docs/accounting.md`` gives the sources):
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -119,13 +120,21 @@ class _Encoder:
         self.separator = separator
         self.encoding = encoding
         self.unrepresentable = unrepresentable
+        # C0 and C1 controls (tab, CR, LF among them), line/paragraph separators, and the
+        # field separator.
+        self.unsafe = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + re.escape(separator) + "]")
+        self.cache: dict[tuple[str, str], str] = {}
 
     def text(self, value: str, *, number: int, column: str) -> str:
+        key = (value, column)
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = self.cache[key] = self._text(value, number=number, column=column)
+        return cached
+
+    def _text(self, value: str, *, number: int, column: str) -> str:
         # Control characters and the separator would shift the columns: a space instead.
-        cleaned = "".join(
-            " " if (ch == self.separator or unicodedata.category(ch) == "Cc") else ch
-            for ch in value
-        ).strip()
+        cleaned = self.unsafe.sub(" ", value).strip()
         try:
             cleaned.encode(self.encoding)
         except UnicodeEncodeError as exc:
@@ -240,6 +249,7 @@ class FecReport:
         return [(i.line, i.code) for i in self.errors]
 
 
+_DATE = re.compile(r"[0-9]{8}")
 _AMOUNT = re.compile(r"-?[0-9]+(,[0-9]+)?")
 _FEC_ACCOUNT = re.compile(r"[1-8][0-9]{2}[0-9A-Za-z]*")
 _NUMBER = re.compile(r"(.*?)([0-9]+)")
@@ -264,11 +274,12 @@ class _Collector:
             self.report.warnings.append(FecIssue(line, code, message))
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_date(text: str) -> date | None:
-    if not re.fullmatch(r"[0-9]{8}", text):
+    if not _DATE.fullmatch(text):
         return None
     try:
-        return datetime.strptime(text, "%Y%m%d").date()  # noqa: DTZ007 (a date, not a time)
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         return None
 
@@ -282,7 +293,9 @@ def _parse_amount(text: str) -> Decimal | None:
         return None
 
 
-def _decode(raw: bytes, number: int, encoding: str, out: _Collector) -> str | None:
+def _decode(raw: bytes, number: int, encoding: str, out: _Collector) -> str:
+    """The line's text; a byte that does not belong is reported and replaced, so that the
+    other checks still run on the line."""
     if encoding == "utf-8":
         try:
             return raw.decode("utf-8")
@@ -292,7 +305,7 @@ def _decode(raw: bytes, number: int, encoding: str, out: _Collector) -> str | No
                 "encoding",
                 f"byte 0x{raw[exc.start]:02X} at column {exc.start + 1} is not valid UTF-8",
             )
-            return None
+            return raw.decode("utf-8", errors="replace")
     text = raw.decode("iso-8859-15")
     bad = _C1.search(text)
     if bad:
@@ -302,18 +315,15 @@ def _decode(raw: bytes, number: int, encoding: str, out: _Collector) -> str | No
             f"byte 0x{ord(bad.group()):02X} at column {bad.start() + 1} is a control code in "
             "ISO-8859-15 (Windows-1252 or UTF-8 text?)",
         )
-        return None
-    if any(b >= 0x80 for b in raw):
+        return _C1.sub("?", text)
+    if not raw.isascii():
         try:
             raw.decode("utf-8")
-            out.error(
-                number,
-                "encoding",
-                "this line is UTF-8 text, but the file is read as ISO-8859-15",
-            )
-            return None
         except UnicodeDecodeError:
-            pass
+            return text
+        out.error(
+            number, "encoding", "this line is UTF-8 text, but the file is read as ISO-8859-15"
+        )
     return text
 
 
@@ -343,7 +353,7 @@ def check_fec(
     if encoding == "auto":
         try:
             data.decode("utf-8")
-            encoding = "utf-8" if any(b >= 0x80 for b in data) else "iso-8859-15"
+            encoding = "iso-8859-15" if data.isascii() else "utf-8"
         except UnicodeDecodeError:
             encoding = "iso-8859-15"
     report.encoding = encoding
@@ -352,8 +362,6 @@ def check_fec(
         out.error(None, "empty", "the file is empty")
         return report
     header = _decode(raw_lines[0], 1, encoding, out)
-    if header is None:
-        return report
     separator = "\t" if "\t" in header else "|" if "|" in header else ""
     if not separator:
         out.error(1, "separator", "the header has no tab or “|” separator")
@@ -384,8 +392,6 @@ def check_fec(
             out.error(index, "empty_line", "empty line")
             continue
         text = _decode(raw, index, encoding, out)
-        if text is None:
-            continue
         report.lines += 1
         if _CONTROL.search(text.replace(separator, "")):
             out.error(index, "control_character", "a control character inside a field")
