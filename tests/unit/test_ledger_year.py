@@ -96,10 +96,11 @@ class Year:
         self.payments_of: dict[str, list[Pay]] = defaultdict(list)
         self.docs: list[InvoiceDocument] = []
         countries = ["FR"] * 8 + ["DE", "BE", "US"]
+        # Names with characters ISO-8859-15 lacks (’) exercise the FEC transliteration.
         self.customers = [
-            CustomerAccount(f"C{i:05d}", f"Client {i} « Société » ’Test’", self.rng.choice(countries))
-            for i in range(1, 301)
-        ]  # fmt: skip
+            CustomerAccount(f"C{i:05d}", f"Client {i} « Société » ’Test’", country)
+            for i, country in enumerate((self.rng.choice(countries) for _ in range(300)), 1)
+        ]
         self.counts: dict[str, int] = defaultdict(int)
         self.scheduled: dict[date, list[tuple[str, object]]] = defaultdict(list)
         self.bank = ZERO
@@ -168,9 +169,7 @@ class Year:
                 type_code=TypeCode.DEPOSIT_INVOICE,
             )  # fmt: skip
             self.schedule_payment(deposit, day)
-            self.scheduled[day + timedelta(days=self.rng.randint(5, 30))].append(
-                ("final", deposit)
-            )
+            self.scheduled[day + timedelta(days=self.rng.randint(5, 30))].append(("final", deposit))
             return
         discount = D(self.rng.choice([0, 0, 0, 5, 10])) if roll < 0.5 else ZERO
         inv = self.issue(day, customer, self._lines(ctype), discount=discount)

@@ -62,8 +62,9 @@ class CsvColumn:
         if self.field not in JOURNAL_FIELDS:
             raise BusinessError(
                 "export.unknown_field",
-                _("Unknown column field “%(field)s”; known: %(known)s."),
+                _("Unknown column field “%(unknown)s”; known: %(known)s."),
                 field="field",
+                unknown=self.field,
                 known=", ".join(JOURNAL_FIELDS),
             )
 
