@@ -24,7 +24,7 @@ def normalize(text: str) -> str:
     try:
         at_02.validate(compact)
     except ValidationError as exc:
-        raise BadCreditorIdentifier(f"{exc.message.rstrip('.')}") from None
+        raise BadCreditorIdentifier(str(exc).rstrip(".")) from None
     if compact.startswith("FR") and not FRENCH.match(compact):
         raise BadCreditorIdentifier("a French ICS is FRkk + 3 characters + 6 characters")
     return compact
