@@ -26,6 +26,8 @@ class Method(models.TextChoices):
 
 
 class PaymentStatus(models.TextChoices):
+    # A SEPA direct debit sent to the bank: allocated, until settled or returned.
+    PENDING = "pending", _("Pending")
     RECEIVED = "received", _("Received")
     RETURNED = "returned", _("Returned")
 
@@ -163,3 +165,94 @@ class ProviderEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_unique")
         ]
+
+
+# --- SEPA direct debit -----------------------------------------------------------------------
+
+
+class SepaCreditor(models.Model):
+    """The organization as a SEPA direct debit creditor: its identifier (ICS in France) and
+    the account the debits are paid into."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="sepa_creditor"
+    )
+    identifier = models.CharField(_("creditor identifier (ICS)"), max_length=35)
+    name = models.CharField(_("creditor name"), max_length=70)
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class MandateKind(models.TextChoices):
+    RECURRENT = "recurrent", _("Recurrent")
+    ONE_OFF = "one_off", _("One-off")
+
+
+class MandateSource(models.TextChoices):
+    PORTAL = "portal", _("Signed in the customer portal")
+    PAPER = "paper", _("Recorded from a signed paper")
+
+
+class Mandate(UUIDModel):
+    """A customer's authorisation to debit their account. Revoked means never collected
+    again; the sequence type (FRST/RCUR) follows from its collections."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="mandates")
+    reference = models.CharField(_("mandate reference (UMR)"), max_length=35)
+    kind = models.CharField(max_length=10, choices=MandateKind.choices)
+    source = models.CharField(max_length=10, choices=MandateSource.choices)
+    debtor_name = models.CharField(_("account holder"), max_length=70)
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    signed_on = models.DateField(_("signature date"))
+    signed_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_on = models.DateField(_("revoked on"), null=True, blank=True)
+    revocation_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-signed_on", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "reference"], name="mandate_unique_reference"
+            )
+        ]
+
+
+class DebitBatch(UUIDModel):
+    """One pain.008 file as generated (its bytes kept, so a download is the same file)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    message_id = models.CharField(max_length=35)
+    collection_date = models.DateField(_("collection date"))
+    count = models.PositiveIntegerField()
+    total = ScaledDecimalField(scale=MONEY_SCALE)
+    currency = models.CharField(max_length=3, default="EUR")
+    filename = models.CharField(max_length=100)
+    content = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "message_id"], name="debit_batch_unique_message"
+            )
+        ]
+
+
+class DebitItem(models.Model):
+    """One transaction of a batch: a mandate debited for one or several invoices, and the
+    pending payment that stands for it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    batch = models.ForeignKey(DebitBatch, on_delete=models.PROTECT, related_name="items")
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="debits")
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="debit")
+    end_to_end_id = models.CharField(max_length=35)
+    sequence_type = models.CharField(max_length=4)
+    amount = ScaledDecimalField(scale=MONEY_SCALE)
