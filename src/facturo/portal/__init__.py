@@ -1,0 +1,1 @@
+"""Customer portal: signed, expiring links to an invoice (no login)."""
