@@ -8,6 +8,7 @@ from facturo.web.views import urlpatterns as web_urls
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/<str:provider>/<str:token>/", provider_webhook, name="provider-webhook"),
+    path("p/", include("facturo.portal.urls", namespace="portal")),
 ]
 
 urlpatterns += api_urls
