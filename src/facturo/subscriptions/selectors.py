@@ -55,6 +55,20 @@ from .services import frequency_of, full_amount, line_price, rule_of, schedule_o
 
 FORECAST_MONTHS = 3
 
+
+def organization_today(ctx: Ctx) -> dt.date:
+    """Today in the organization's time zone (the date billing and the MRR view use)."""
+    import zoneinfo
+
+    from django.utils import timezone
+
+    try:
+        zone = zoneinfo.ZoneInfo(ctx.organization.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("Europe/Paris")
+    return timezone.localdate(timezone=zone)
+
+
 # --- lists and objects ---------------------------------------------------------------------
 
 
@@ -225,6 +239,7 @@ class MrrView:
     today: dt.date
     currency: str  # the organization's
     mrr: Decimal  # in the organization's currency
+    counted: int  # subscriptions counted in the MRR (every currency)
     other_currencies: dict[str, Decimal]  # MRR of subscriptions in other currencies
     active: int
     not_started: int  # active, in trial or starting later (not in MRR)
@@ -264,10 +279,11 @@ def mrr_view(ctx: Ctx, today: dt.date, *, months: int = FORECAST_MONTHS) -> MrrV
         .filter(_billing_started(today))
         .prefetch_related(_lines_prefetch())
     )
-    by_currency = _sum_by_currency(
+    counted: list[tuple[str, Decimal, Any]] = [
         (sub.currency, period_price(sub, today), frequency_of(sub))
         for sub in counting.iterator(chunk_size=500)
-    )
+    ]
+    by_currency = _sum_by_currency(counted)
 
     active = base.filter(status=SubscriptionStatus.ACTIVE)
     month_start, month_end = core_mrr.next_months(today, 1)[0]
@@ -286,6 +302,7 @@ def mrr_view(ctx: Ctx, today: dt.date, *, months: int = FORECAST_MONTHS) -> MrrV
         today=today,
         currency=currency,
         mrr=by_currency.pop(currency, round_money(ZERO, currency)),
+        counted=len(counted),
         other_currencies=by_currency,
         active=active.count(),
         not_started=active.exclude(_billing_started(today)).count(),
