@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.openapi.docs import DocsBase
 from ninja.openapi.schema import OpenAPISchema
 
-from . import customers, errors, invoices, products
+from . import customers, errors, invoices, products, subscriptions
 from .auth import BearerAuth
 from .idempotency import HEADER, REPLAYED_HEADER, idempotent
 from .schemas import DecimalJSONParser, Problem
@@ -110,3 +110,4 @@ api.add_decorator(idempotent, mode="view")
 api.add_router("", customers.router)
 api.add_router("", products.router)
 api.add_router("", invoices.router)
+api.add_router("", subscriptions.router)
