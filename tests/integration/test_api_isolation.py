@@ -25,6 +25,7 @@ from tests.integration.test_api import (
     line,
     owner_api,
 )
+from tests.integration.test_api_subscriptions import create_subscription, subscription_ids
 
 TODAY = timezone.localdate()
 
@@ -71,6 +72,7 @@ class Scenario:
         self.note = note.json()["id"]
         # B has data of its own, so that B's requests are valid apart from A's ids.
         self.b_customer = create_customer(self.api_b, siren="", vat_number="")["id"]
+        self.subscriptions = subscription_ids(a, self.customer)  # plan, subscription, run
         self.secrets = [self.customer, self.product, self.draft, self.issued_id, self.deposit,
                         self.note, self.issued["number"], "Secret A"]  # fmt: skip
 
@@ -80,6 +82,7 @@ class Scenario:
             "product_id": [self.product],
             "deposit_id": [self.deposit],
             "invoice_id": [self.draft, self.issued_id, self.deposit, self.note],
+            **self.subscriptions,
         }
         assert name in known, f"the isolation test does not know which id to put in {name!r}"
         return known[name]
@@ -203,7 +206,8 @@ def test_ids_of_another_organization_in_a_body_are_as_unknown_as_random_ids(engi
     it would get for an id that exists nowhere: nothing tells B that A's object exists."""
     s = Scenario()
     b_draft = create_draft(s.api_b, s.b_customer)["id"]
-    b_ids = {"invoice_id": [b_draft], "customer_id": [s.b_customer]}
+    b_sub = create_subscription(s.api_b, s.b_customer, start=TODAY.isoformat())["id"]
+    b_ids = {"invoice_id": [b_draft], "customer_id": [s.b_customer], "subscription_id": [b_sub]}
     schema = s.api_b.client.get("/api/v1/openapi.json").json()
     components = schema["components"]["schemas"]
     before = tenant_state(s.org_a)
