@@ -99,6 +99,11 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
             "paid": _money(balance.allocated, currency, language),
             "due": _money(balance.due, currency, language),
             "is_due": balance.due > 0,
+            "has_pdf": StoredDocument.objects.filter(
+                organization_id=invoice.organization_id,
+                owner_id=invoice.pk,
+                content_type=documents.PDF,
+            ).exists(),
             "can_pay_online": balance.due > 0
             and selectors.online_payment_enabled(invoice.organization_id),
             "creditor": creditor,
@@ -108,7 +113,9 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
         }
         response = render(request, "portal/invoice.html", context)
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Keeps the token out of other sites' logs; "no-referrer" would make browsers send
+    # "Origin: null" with our own forms, which CSRF protection rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 
