@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import auth, catalog, customers, dashboard, invoices, organization
+from . import auth, catalog, customers, dashboard, invoices, organization, subscriptions
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -33,6 +33,36 @@ urlpatterns = [
     path("invoices/<uuid:pk>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
     path("invoices/<uuid:pk>/send/", invoices.invoice_send, name="invoice_send"),
     path("invoices/<uuid:pk>/credit-note/", invoices.invoice_credit, name="invoice_credit"),
+    # subscriptions
+    path("subscriptions/", subscriptions.subscription_list, name="subscription_list"),
+    path("subscriptions/plans/", subscriptions.plan_list, name="plan_list"),
+    path("subscriptions/runs/", subscriptions.billing_run_list, name="billing_run_list"),
+    path("subscriptions/runs/start/", subscriptions.billing_run_start, name="billing_run_start"),
+    path(
+        "subscriptions/runs/<uuid:pk>/", subscriptions.billing_run_detail, name="billing_run_detail"
+    ),
+    path(
+        "subscriptions/runs/<uuid:pk>/retry/",
+        subscriptions.billing_run_retry,
+        name="billing_run_retry",
+    ),
+    path("subscriptions/mrr/", subscriptions.mrr, name="mrr"),
+    path("subscriptions/<uuid:pk>/", subscriptions.subscription_detail, name="subscription_detail"),
+    path(
+        "subscriptions/<uuid:pk>/pause/",
+        subscriptions.subscription_pause,
+        name="subscription_pause",
+    ),
+    path(
+        "subscriptions/<uuid:pk>/resume/",
+        subscriptions.subscription_resume,
+        name="subscription_resume",
+    ),
+    path(
+        "subscriptions/<uuid:pk>/cancel/",
+        subscriptions.subscription_cancel,
+        name="subscription_cancel",
+    ),
     # organization
     path("settings/", organization.org_settings, name="org_settings"),
     path("settings/numbering-example/", organization.numbering_example, name="numbering_example"),
