@@ -62,7 +62,7 @@ assert set(StatusName.__args__) == set(SubscriptionStatus.values)  # type: ignor
 # --- output ----------------------------------------------------------------------------------
 
 
-class LineOut(Schema):
+class PlanLineOut(Schema):
     position: int
     product_id: uuid.UUID | None
     description: str
@@ -75,7 +75,7 @@ class LineOut(Schema):
     vat_rate: DecimalOut
 
 
-class SubscriptionLineOut(LineOut):
+class SubscriptionLineOut(PlanLineOut):
     discount_percent: DecimalOut
     discount_until: dt.date | None
     starts_on: dt.date | None = Field(description="The version applies from this day…")
@@ -96,7 +96,7 @@ class PlanOut(ScheduleOut):
     currency: str
     trial_days: int
     archived: bool
-    lines: list[LineOut]
+    lines: list[PlanLineOut]
     created_at: dt.datetime
 
 
@@ -318,7 +318,7 @@ def _amounts(values: dict[str, Decimal]) -> list[dict[str, str]]:
 # --- input -----------------------------------------------------------------------------------
 
 
-class LineIn(Input):
+class PlanLineIn(Input):
     """A line; with ``product_id``, omitted fields come from the product, and without
     ``unit_price`` the product's catalog price applies at each billing."""
 
@@ -331,7 +331,7 @@ class LineIn(Input):
     vat_rate: Percent = optional(description="Percent, e.g. 20 or 5.5. Default 20.")
 
 
-class SubscriptionLineIn(LineIn):
+class SubscriptionLineIn(PlanLineIn):
     discount_percent: Percent = optional()
     discount_until: dt.date = optional(description="The discount applies to periods starting "
                                                    "before this day.")  # fmt: skip
@@ -353,7 +353,7 @@ class PlanIn(ScheduleIn):
     name: str = Field(max_length=200)
     currency: str = optional(max_length=3, description="Default: the organization's.")
     trial_days: int = optional(ge=0, le=365)
-    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+    lines: list[PlanLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class SubscriptionIn(ScheduleIn):
