@@ -625,6 +625,14 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/invoices/{invoice_id}/credit-note"),
     ("post", "/api/v1/invoices/{invoice_id}/deposit-deductions"),
     ("post", "/api/v1/invoices/{invoice_id}/send"),
+    ("get", "/api/v1/plans"), ("post", "/api/v1/plans"), ("get", "/api/v1/plans/{plan_id}"),
+    ("get", "/api/v1/subscriptions"), ("post", "/api/v1/subscriptions"),
+    ("get", "/api/v1/subscriptions/{subscription_id}"),
+    ("get", "/api/v1/subscriptions/{subscription_id}/periods"),
+    *(("post", f"/api/v1/subscriptions/{{subscription_id}}/{action}") for action in (
+        "pause", "resume", "cancel", "change-preview", "change", "usage")),
+    ("get", "/api/v1/billing-runs"), ("post", "/api/v1/billing-runs"),
+    ("get", "/api/v1/billing-runs/{run_id}"), ("get", "/api/v1/mrr"),
 }  # fmt: skip
 
 
