@@ -49,8 +49,13 @@ def subscription_ids(api: Api, customer_id: str) -> dict[str, list[str]]:
 def test_plans(engine: str) -> None:
     _org, _ctx, api = owner_api()
     product = api.post("/products", {"name": "Hébergement", "unit_price": "19.99"}).json()
-    body = {"name": "Pro", "unit": "month", "interval": 3, "trial_days": 14,
-            "lines": [{"product_id": product["id"]}, sub_line("0.5", "Support", quantity="2.5")]}
+    body = {
+        "name": "Pro",
+        "unit": "month",
+        "interval": 3,
+        "trial_days": 14,
+        "lines": [{"product_id": product["id"]}, sub_line("0.5", "Support", quantity="2.5")],
+    }
     response = api.post("/plans", body)  # fmt: skip
     assert response.status_code == 201, response.content
     plan = response.json()
