@@ -633,6 +633,15 @@ EXPECTED_ROUTES = {
         "pause", "resume", "cancel", "change-preview", "change", "usage")),
     ("get", "/api/v1/billing-runs"), ("post", "/api/v1/billing-runs"),
     ("get", "/api/v1/billing-runs/{run_id}"), ("get", "/api/v1/mrr"),
+    ("get", "/api/v1/payments"), ("post", "/api/v1/payments"),
+    ("get", "/api/v1/payments/{payment_id}"),
+    *(("post", f"/api/v1/payments/{{payment_id}}/{action}") for action in (
+        "allocations", "unallocate", "refunds")),
+    ("get", "/api/v1/customers/{customer_id}/balance"),
+    ("get", "/api/v1/mandates"), ("post", "/api/v1/mandates"),
+    ("post", "/api/v1/mandates/{mandate_id}/revoke"),
+    ("get", "/api/v1/sepa-batches"), ("post", "/api/v1/sepa-batches"),
+    ("get", "/api/v1/sepa-batches/{batch_id}/file"),
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from tests.integration.test_api import (
     line,
     owner_api,
 )
+from tests.integration.test_api_payments import payment_ids, record
 from tests.integration.test_api_subscriptions import create_subscription, subscription_ids
 
 TODAY = timezone.localdate()
@@ -53,7 +54,7 @@ def tenant_state(org: Organization) -> dict[str, list[dict[str, Any]]]:
 
 class Scenario:
     def __init__(self) -> None:
-        self.org_a, _, self.api_a = owner_api("a@example.com", name="Org A")
+        self.org_a, ctx_a, self.api_a = owner_api("a@example.com", name="Org A")
         self.org_b, _, self.api_b = owner_api("b@example.com", name="Org B", siren="",
                                               siret="", vat_number="")  # fmt: skip
         a = self.api_a
@@ -73,6 +74,7 @@ class Scenario:
         # B has data of its own, so that B's requests are valid apart from A's ids.
         self.b_customer = create_customer(self.api_b, siren="", vat_number="")["id"]
         self.subscriptions = subscription_ids(a, self.customer)  # plan, subscription, run
+        self.payments = payment_ids(a, ctx_a, self.customer, self.deposit)
         self.secrets = [self.customer, self.product, self.draft, self.issued_id, self.deposit,
                         self.note, self.issued["number"], "Secret A"]  # fmt: skip
 
@@ -82,7 +84,10 @@ class Scenario:
             "product_id": [self.product],
             "deposit_id": [self.deposit],
             "invoice_id": [self.draft, self.issued_id, self.deposit, self.note],
+            "credit_note_id": [self.note],
+            "invoice_ids": [self.issued_id],
             **self.subscriptions,
+            **self.payments,
         }
         assert name in known, f"the isolation test does not know which id to put in {name!r}"
         return known[name]
@@ -207,7 +212,9 @@ def test_ids_of_another_organization_in_a_body_are_as_unknown_as_random_ids(engi
     s = Scenario()
     b_draft = create_draft(s.api_b, s.b_customer)["id"]
     b_sub = create_subscription(s.api_b, s.b_customer, start=TODAY.isoformat())["id"]
-    b_ids = {"invoice_id": [b_draft], "customer_id": [s.b_customer], "subscription_id": [b_sub]}
+    b_payment = record(s.api_b, s.b_customer, "10.00", auto_allocate=False)["id"]
+    b_ids = {"invoice_id": [b_draft], "customer_id": [s.b_customer], "subscription_id": [b_sub],
+             "payment_id": [b_payment]}  # fmt: skip
     schema = s.api_b.client.get("/api/v1/openapi.json").json()
     components = schema["components"]["schemas"]
     before = tenant_state(s.org_a)
