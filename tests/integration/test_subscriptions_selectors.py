@@ -157,3 +157,21 @@ def test_selectors_are_scoped_and_read_only_may_read(engine: str) -> None:
     assert selectors.mrr_view(ctx_v, TODAY).mrr == Decimal("206.82")
     with pytest.raises(PermissionDenied):
         subs.pause(ctx_v, s["S1"].id, on="2027-03-20")
+
+
+def test_billing_entry_points_check_role_and_date(engine: str) -> None:
+    from facturo.core.errors import BusinessError
+
+    org, ctx = make_org()
+    reader = orgs.add_member(ctx, "lecteur@example.com", Role.READ_ONLY, password="x-pw-12345")
+    reader_ctx = orgs.context_for(reader.user, org.id)
+    today = selectors.organization_today(ctx)
+    assert billing.preview_for(reader_ctx, today).planned == 0  # reading is allowed
+    with pytest.raises(PermissionDenied):
+        billing.run_for(reader_ctx)
+    with pytest.raises(BusinessError) as err:
+        billing.run_for(ctx, today + dt.timedelta(days=1))
+    assert err.value.code == "billing.future_date"
+    run = billing.run_for(ctx)
+    assert run.run_date == today
+    assert run.issued == 0

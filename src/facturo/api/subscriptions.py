@@ -17,9 +17,9 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from facturo.catalog.models import Product
-from facturo.core.errors import BusinessError, NotFound, _
+from facturo.core.errors import NotFound, _
 from facturo.core.money import round_money
-from facturo.organizations.context import Ctx, Perm
+from facturo.organizations.context import Ctx
 from facturo.subscriptions import billing, selectors
 from facturo.subscriptions import services as subs
 from facturo.subscriptions.models import (
@@ -603,12 +603,9 @@ def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
                          "safe to repeat: a period is never billed twice.")  # fmt: skip
 def start_run(request: HttpRequest, payload: BillingRunIn) -> Status:
     ctx = ctx_of(request)
-    today = selectors.organization_today(ctx)
-    day = payload.date or today
-    org_id = ctx.organization.id
+    day = payload.date or selectors.organization_today(ctx)
     if payload.dry_run:
-        ctx.require(Perm.VIEW)
-        summary = billing.preview(day, org_id)
+        summary = billing.preview_for(ctx, day)
         return Status(200, {
             "dry_run": True, "run_date": day, "planned": summary.planned,
             "caught_up": summary.caught_up,
@@ -617,16 +614,7 @@ def start_run(request: HttpRequest, payload: BillingRunIn) -> Status:
                          "total_incl_vat": None if o.total is None else str(o.total)}
                         for o in summary.outcomes],
         })  # fmt: skip
-    ctx.require(Perm.ISSUE_INVOICES)
-    if day > today:
-        raise BusinessError("billing.future_date",
-                            _("Invoices cannot be issued in the future: run on %(today)s or "
-                              "before, or preview with dry_run."),
-                            field="date", today=today.isoformat())  # fmt: skip
-    run = billing.start_run(day, org_id)
-    billing.run_billing(day, org_id, run=run, keep_outcomes=False)
-    run.refresh_from_db()
-    return Status(201, run_out(run))
+    return Status(201, run_out(billing.run_for(ctx, day)))
 
 
 # --- MRR -------------------------------------------------------------------------------------

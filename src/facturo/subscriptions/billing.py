@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from facturo.audit.services import Actor
 from facturo.core import proration
-from facturo.core.errors import BusinessError
+from facturo.core.errors import BusinessError, _
 from facturo.core.money import ZERO
 from facturo.core.recurrence import Period
 from facturo.core.tax import VatCategory
@@ -41,7 +41,7 @@ from facturo.foundation import events
 from facturo.foundation.db import atomic, is_postgresql
 from facturo.invoicing import sending
 from facturo.invoicing import services as invoicing
-from facturo.organizations.context import Ctx
+from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import Organization, Role
 
 from .events import SubscriptionInvoiceIssued
@@ -331,7 +331,7 @@ def _record_failure(
 def _subscription_periods(
     sub_id: Any, run_date: dt.date, run: BillingRun | None, render: bool
 ) -> Iterator[Outcome]:
-    for _ in range(10_000):  # a bound: a subscription never has that many due periods
+    for _attempt in range(10_000):  # a bound: a subscription never has that many due periods
         try:
             outcome = bill_period(sub_id, run_date, run, render=render)
         except IntegrityError:
@@ -477,3 +477,36 @@ def run_due_billing() -> Summary:
 def retry_failed(run_date: dt.date, organization_id: Any = None) -> Summary:
     """Failed periods stay due: a new run retries them (after the cause is fixed)."""
     return run_billing(run_date, organization_id)
+
+
+# --- entry points for people (API, web): permissions and dates checked here -----------------
+
+
+def preview_for(ctx: Ctx, run_date: dt.date) -> Summary:
+    """What a run on ``run_date`` would bill for the acting organization (dry run)."""
+    ctx.require(Perm.VIEW)
+    return preview(run_date, ctx.organization.id)
+
+
+def run_for(ctx: Ctx, run_date: dt.date | None = None) -> BillingRun:
+    """Bill every due period of the acting organization now; safe to repeat (a period is
+    never billed twice). Refuses a date in the organization's future."""
+    from .selectors import organization_today
+
+    ctx.require(Perm.ISSUE_INVOICES)
+    today = organization_today(ctx)
+    run_date = run_date or today
+    if run_date > today:
+        raise BusinessError(
+            "billing.future_date",
+            _(
+                "Invoices cannot be issued in the future: run on %(today)s or before, or "
+                "preview with dry_run."
+            ),
+            field="date",
+            today=today.isoformat(),
+        )
+    run = start_run(run_date, ctx.organization.id)
+    run_billing(run_date, ctx.organization.id, run=run, keep_outcomes=False)
+    run.refresh_from_db()
+    return run

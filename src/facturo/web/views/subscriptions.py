@@ -198,11 +198,7 @@ def billing_run_detail(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpRes
 def _run_now(request: HttpRequest, ctx: Ctx) -> HttpResponse:
     """Bill what is due today for this organization (a retry of failed periods is the same
     thing: a failed period stays due until a run bills it)."""
-    ctx.require(Perm.ISSUE_INVOICES)
-    today = selectors.organization_today(ctx)
-    run = billing.start_run(today, ctx.organization.id)
-    billing.run_billing(today, ctx.organization.id, run=run, keep_outcomes=False)
-    run.refresh_from_db()
+    run = billing.run_for(ctx)
     messages.success(
         request,
         _("Billing run done: issued %(issued)s, drafts %(drafts)s, failed %(failed)s.")
