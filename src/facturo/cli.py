@@ -80,9 +80,7 @@ def migrate() -> None:
 
 
 def _start_worker() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "facturo.cli", "worker"], start_new_session=False
-    )
+    return subprocess.Popen([sys.executable, "-m", "facturo.cli", "worker"])
 
 
 @app.command()

@@ -4,7 +4,6 @@ and drafts. Loaded by ``facturo demo``; loading twice does nothing the second ti
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal as D
 
 from django.utils import timezone
 
@@ -198,7 +197,6 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
     invoicing.deduct_deposit(ctx, final.id, deposit.id)
     invoicing.create_draft(ctx, cs[2].id, [line(2, "2"), line(5, "1")], free_text="Merci !")
     assert Membership.objects.filter(organization=org).count() == 2
-    _ = D  # decimals are given as strings above, never floats
     # A few active subscriptions (billed by `facturo billing run` / the daily job)
     from facturo.subscriptions import services as subscriptions
 

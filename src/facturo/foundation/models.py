@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 
 from .ids import uuid7
@@ -14,7 +12,3 @@ class UUIDModel(models.Model):
 
     class Meta:
         abstract = True
-
-
-def new_id() -> uuid.UUID:
-    return uuid7()

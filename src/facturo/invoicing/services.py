@@ -533,7 +533,12 @@ def _check_vat_cases(org: Organization, customer: Customer, lines: list[InvoiceL
 
 
 def _check_credit_note_limit(invoice: Invoice, totals: Totals) -> None:
-    original = invoice.credited_invoice
+    # Lock the credited invoice: two credit notes issued at once must not both fit the cap.
+    original = (
+        Invoice.objects.select_for_update().filter(pk=invoice.credited_invoice_id).first()
+        if invoice.credited_invoice_id
+        else None
+    )
     if original is None:
         raise BusinessError(
             "credit_note.no_invoice", _("A credit note must reference the invoice it corrects.")
@@ -545,15 +550,8 @@ def _check_credit_note_limit(invoice: Invoice, totals: Totals) -> None:
             field="currency",
             currency=original.currency,
         )
-    credited = sum(
-        (
-            c.total_incl_vat or ZERO
-            for c in Invoice.objects.filter(credited_invoice=original)
-            .exclude(status=Status.DRAFT)
-            .exclude(pk=invoice.pk)
-        ),
-        ZERO,
-    )
+    invoice.credited_invoice = original  # build_document reads it: no second query
+    credited = _credited_total(original, excluding=invoice.pk)
     remaining = (original.total_incl_vat or ZERO) - credited
     if totals.tax_inclusive > remaining:
         raise BusinessError(
@@ -811,13 +809,17 @@ def _zone(org: Organization) -> dt.tzinfo:
         return zoneinfo.ZoneInfo("Europe/Paris")
 
 
+def _credited_total(original: Invoice, excluding: Any = None) -> Decimal:
+    """Total incl. VAT of the credit notes already issued against ``original``."""
+    notes = original.credit_notes.exclude(status=Status.DRAFT)
+    if excluding is not None:
+        notes = notes.exclude(pk=excluding)
+    return sum((note.total_incl_vat or ZERO for note in notes), ZERO)
+
+
 def _update_credited_status(original_id: Any) -> None:
     original = Invoice.objects.select_for_update().get(pk=original_id)
-    credited = sum(
-        (c.total_incl_vat or ZERO for c in original.credit_notes.exclude(status=Status.DRAFT)),
-        ZERO,
-    )
-    if credited >= (original.total_incl_vat or ZERO):
+    if _credited_total(original) >= (original.total_incl_vat or ZERO):
         Invoice.objects.filter(pk=original_id).update(status=Status.CREDITED)
 
 

@@ -3,19 +3,16 @@
 It is kept in the session, checked against the user's memberships on every request (a
 membership removed a second ago no longer gives access) and falls back to the user's first
 organization. Views resolve it lazily through :func:`resolve_context` (the ``member_view``
-decorator does), so nothing here needs to be listed in ``MIDDLEWARE``;
-:class:`CurrentOrganizationMiddleware` is there for code outside the views that wants
-``request.organization`` set on every request.
+decorator does), so nothing here needs to be listed in ``MIDDLEWARE``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from facturo.accounts.models import User
 from facturo.core.errors import NotFound
@@ -85,14 +82,3 @@ def switch_organization(request: HttpRequest, organization_id: str) -> bool:
     request.session[SESSION_KEY] = str(wanted)
     _remember(request, ctx)
     return True
-
-
-class CurrentOrganizationMiddleware:
-    """Optional: sets ``request.organization`` / ``request.role`` on every request."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        resolve_context(request)
-        return self.get_response(request)
