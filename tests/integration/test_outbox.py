@@ -353,3 +353,33 @@ def test_huey_tasks_deliver_and_the_flush_runs_every_minute(engine: str) -> None
     sending.send_invoice(ctx, _issued(ctx).id)
     tasks.flush_outbox.call_local()
     assert len(mail.outbox) == 2
+
+
+def test_an_email_whose_sending_always_kills_the_worker_is_given_up(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ctx = make_org()
+    email = sending.send_invoice(ctx, _issued(ctx).id)
+
+    class Crash(BaseException):
+        pass
+
+    def crash(*args: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(notifications, "_mark_sent", crash)
+    now = timezone.now() + dt.timedelta(seconds=1)
+    for attempt in range(notifications.MAX_ATTEMPTS):
+        with pytest.raises(Crash):
+            notifications.deliver_pending(now=now + attempt * notifications.LEASE)
+    monkeypatch.undo()
+    sent_before = len(mail.outbox)
+    report = notifications.deliver_pending(
+        now=now + notifications.MAX_ATTEMPTS * notifications.LEASE
+    )
+    assert report.sent == 0
+    assert len(mail.outbox) == sent_before
+    row = OutboxEmail.objects.get(pk=email.pk)
+    assert row.status == OutboxStatus.FAILED
+    assert row.attempts == notifications.MAX_ATTEMPTS
+    assert "stopped while sending" in row.last_error

@@ -220,20 +220,40 @@ def deliver_pending(limit: int = 100, now: dt.datetime | None = None) -> Deliver
 
 
 def _claim(now: dt.datetime) -> tuple[OutboxEmail, uuid.UUID] | None:
-    with atomic():
-        due = OutboxEmail.objects.filter(
-            status=OutboxStatus.PENDING, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "id")
-        if is_postgresql():
-            due = due.select_for_update(skip_locked=True)
-        row = due.first()
-        if row is None:
-            return None
-        token = uuid.uuid4()
-        row.claim_token = token
-        row.attempts += 1
-        row.next_attempt_at = now + LEASE
-        row.save(update_fields=["claim_token", "attempts", "next_attempt_at"])
+    while True:
+        with atomic():
+            due = OutboxEmail.objects.filter(
+                status=OutboxStatus.PENDING, next_attempt_at__lte=now
+            ).order_by("next_attempt_at", "id")
+            if is_postgresql():
+                due = due.select_for_update(skip_locked=True)
+            row = due.first()
+            if row is None:
+                return None
+            if row.attempts < MAX_ATTEMPTS:
+                return _take(row, now)
+            # Still pending after its last attempt: every try died while sending (a worker
+            # killed mid-send never records a failure). Give up instead of looping forever.
+            error = f"the worker stopped while sending, {row.attempts} times"
+            OutboxEmail.objects.filter(pk=row.pk).update(
+                status=OutboxStatus.FAILED, claim_token=None, last_error=error
+            )
+            audit.record(
+                row.organization_id,
+                audit.SYSTEM,
+                "email.failed",
+                row,
+                after={"to": row.to, "attempts": row.attempts, "error": error},
+            )
+
+
+def _take(row: OutboxEmail, now: dt.datetime) -> tuple[OutboxEmail, uuid.UUID]:
+    """Claim ``row`` for one attempt (inside the claiming transaction)."""
+    token = uuid.uuid4()
+    row.claim_token = token
+    row.attempts += 1
+    row.next_attempt_at = now + LEASE
+    row.save(update_fields=["claim_token", "attempts", "next_attempt_at"])
     return row, token
 
 
