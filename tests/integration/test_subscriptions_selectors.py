@@ -116,13 +116,17 @@ def test_forecast_follows_changes_and_pending_charges(engine: str) -> None:
         _org, ctx = make_org()
         customer = make_customer(ctx)
         sub = subs.create_subscription(
-            ctx, customer.id, start_date="2027-04-01", lines=_line("30.00"),
+            ctx,
+            customer.id,
+            start_date="2027-04-01",
+            lines=_line("30.00"),
             proration_mode="next_invoice",
-        )  # fmt: skip
+        )
         billing.run_billing(D("2027-04-01"), ctx.organization.id)
         clock.move_to(at(D("2027-04-16")))
-        preview = subs.change(ctx, sub.id, lines=_line("60.00"), effective="2027-04-16",
-                              render=False)  # fmt: skip
+        preview = subs.change(
+            ctx, sub.id, lines=_line("60.00"), effective="2027-04-16", render=False
+        )
         assert preview.total == Decimal("15.00")
         view = selectors.mrr_view(ctx, D("2027-04-16"))
     assert view.mrr == Decimal("60.00")
@@ -151,7 +155,10 @@ def test_selectors_are_scoped_and_read_only_may_read(engine: str) -> None:
     assert selectors.subscriptions(ctx).count() == 8
     assert selectors.subscriptions(ctx, status=SubscriptionStatus.PAUSED).get().name == "S7"
     assert [p.period_start for p in selectors.billed_periods(ctx, s["S1"])] == [
-        D("2027-03-01"), D("2027-02-01"), D("2027-01-01")]  # fmt: skip
+        D("2027-03-01"),
+        D("2027-02-01"),
+        D("2027-01-01"),
+    ]
     viewer = orgs.add_member(ctx, "viewer@example.com", Role.READ_ONLY, "pw-1234-x")
     ctx_v = orgs.context_for(viewer.user, ctx.organization.id, ip="127.0.0.1")
     assert selectors.mrr_view(ctx_v, TODAY).mrr == Decimal("206.82")
@@ -175,3 +182,35 @@ def test_billing_entry_points_check_role_and_date(engine: str) -> None:
     run = billing.run_for(ctx)
     assert run.run_date == today
     assert run.issued == 0
+
+
+def test_invoices_are_in_the_subscription_currency(engine: str) -> None:
+    with time_machine.travel(at(D("2027-01-01")), tick=False):
+        org, ctx = make_org()
+        eur_customer = make_customer(ctx)  # the customer's own currency is EUR
+        plan = subs.create_plan(ctx, "Pro US", _line("49.00"), currency="USD", unit="month")
+        sub = subs.create_subscription(
+            ctx, eur_customer.id, start_date="2027-01-01", plan_id=plan.id
+        )
+        billing.run_billing(D("2027-01-01"), org.id)
+    period = sub.billed_periods.get()
+    assert period.invoice is not None
+    assert period.invoice.currency == "USD"
+    assert period.invoice.total_excl_vat == Decimal("49.00")
+
+
+def test_full_period_price_is_the_invoice_line_net() -> None:
+    from facturo.core.tax import VatCategory
+    from facturo.core.totals import LineInput, line_amounts
+    from facturo.subscriptions.models import SubscriptionLine
+
+    # 10.005 with 50 %: the invoice line computes 10.005 − 5.0025→5.00 = 5.005 → 5.01
+    line = SubscriptionLine(
+        quantity=Decimal(1), unit_price=Decimal("10.005"), discount_percent=Decimal(50)
+    )
+    expected = line_amounts(
+        LineInput(Decimal(1), Decimal("10.005"), VatCategory.STANDARD, Decimal(20), Decimal(50)),
+        "EUR",
+    ).net_amount
+    assert expected == Decimal("5.01")
+    assert subs.full_amount(line, "EUR", D("2027-01-01")) == expected

@@ -253,6 +253,7 @@ def bill_period(
             ctx,
             sub.customer_id,
             lines,
+            currency=sub.currency,  # the lines are priced in the subscription's currency
             delivery_date=period.start,
             free_text=f"{sub.name} — {_period_text(period, language)}",
         )

@@ -20,10 +20,11 @@ from facturo.catalog.models import Product
 from facturo.catalog.services import as_decimal
 from facturo.core import proration
 from facturo.core.errors import BusinessError, ConflictError, NotFound, _
-from facturo.core.money import ZERO, check_currency, round_money
+from facturo.core.money import ZERO, check_currency
 from facturo.core.recurrence import Frequency, Rule, Schedule, Timing, Unit
+from facturo.core.tax import VatCategory
 from facturo.core.text import clean_text
-from facturo.core.totals import compute_totals
+from facturo.core.totals import LineInput, compute_totals, line_amounts
 from facturo.customers.models import Customer
 from facturo.foundation.db import atomic
 from facturo.invoicing import services as invoicing
@@ -606,8 +607,12 @@ def full_amount(line: SubscriptionLine, currency: str, period_start: dt.date) ->
     discount = line.discount_percent
     if line.discount_until is not None and period_start >= line.discount_until:
         discount = ZERO
-    gross = round_money(line.quantity * line_price(line), currency)
-    return gross - round_money(gross * discount / Decimal(100), currency)
+    # The invoice line's own computation, so that prorated pieces add up to what a full
+    # period's invoice line shows (VAT does not change a line net: any valid rate will do).
+    return line_amounts(
+        LineInput(line.quantity, line_price(line), VatCategory.STANDARD, Decimal(20), discount),
+        currency,
+    ).net_amount
 
 
 def versions_at(sub: Subscription, day: dt.date) -> list[SubscriptionLine]:
@@ -722,7 +727,8 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
         draft = invoicing.create_draft(
             ctx,
             sub.customer_id,
-            [
+            currency=sub.currency,
+            lines=[
                 {
                     "description": text,
                     "quantity": "1",
