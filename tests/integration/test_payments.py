@@ -19,8 +19,15 @@ DAY = dt.date(2026, 3, 1)
 
 
 def one_line(price: str) -> list[dict[str, object]]:
-    return [{"description": "Service", "quantity": Decimal(1), "unit_price": Decimal(price),
-             "vat_rate": Decimal(0), "vat_category": "E"}]  # fmt: skip
+    return [
+        {
+            "description": "Service",
+            "quantity": Decimal(1),
+            "unit_price": Decimal(price),
+            "vat_rate": Decimal(0),
+            "vat_category": "E",
+        }
+    ]
 
 
 def issued(ctx, customer, price: str, currency: str = "EUR") -> Invoice:  # type: ignore[no-untyped-def]
@@ -36,12 +43,19 @@ def test_partial_then_full_payment_and_back(engine: str) -> None:
     _, ctx = make_org()
     customer = make_customer(ctx)
     invoice = issued(ctx, customer, "100.00")
-    p1 = payments.record_payment(ctx, customer_id=customer.id, amount="40.00", currency="EUR",
-                                 method="transfer", received_on=DAY)  # fmt: skip
+    p1 = payments.record_payment(
+        ctx,
+        customer_id=customer.id,
+        amount="40.00",
+        currency="EUR",
+        method="transfer",
+        received_on=DAY,
+    )
     assert status(invoice) == Status.PARTIALLY_PAID
     assert payments.amount_due(Invoice.objects.get(pk=invoice.pk)) == Decimal("60.00")
-    payments.record_payment(ctx, customer_id=customer.id, amount="60.00", currency="EUR",
-                            method="card", received_on=DAY)  # fmt: skip
+    payments.record_payment(
+        ctx, customer_id=customer.id, amount="60.00", currency="EUR", method="card", received_on=DAY
+    )
     assert status(invoice) == Status.PAID
     first = Allocation.objects.get(payment=p1)
     payments.unallocate(ctx, first.pk, reason="wrong customer")
@@ -54,8 +68,14 @@ def test_oldest_first_overpayment_is_credit_then_applied_and_refunded(engine: st
     _, ctx = make_org()
     customer = make_customer(ctx)
     a, b = issued(ctx, customer, "30.00"), issued(ctx, customer, "50.00")
-    payments.record_payment(ctx, customer_id=customer.id, amount="100.00", currency="EUR",
-                            method="transfer", received_on=DAY)  # fmt: skip
+    payments.record_payment(
+        ctx,
+        customer_id=customer.id,
+        amount="100.00",
+        currency="EUR",
+        method="transfer",
+        received_on=DAY,
+    )
     assert (status(a), status(b)) == (Status.PAID, Status.PAID)
     assert payments.customer_credit(customer) == Decimal("20.00")
     c = issued(ctx, customer, "15.00")
@@ -74,19 +94,37 @@ def test_bad_input_is_refused_and_nothing_is_recorded(engine: str) -> None:
     customer = make_customer(ctx)
     invoice = issued(ctx, customer, "100.00")
     with pytest.raises(BusinessError) as err:
-        payments.record_payment(ctx, customer_id=customer.id, amount="10.00", currency="USD",
-                                method="cash", received_on=DAY,
-                                allocations=[(invoice.id, "10.00")])  # fmt: skip
+        payments.record_payment(
+            ctx,
+            customer_id=customer.id,
+            amount="10.00",
+            currency="USD",
+            method="cash",
+            received_on=DAY,
+            allocations=[(invoice.id, "10.00")],
+        )
     assert err.value.code == "payment.currency_mismatch"
     with pytest.raises(BusinessError) as err:
-        payments.record_payment(ctx, customer_id=customer.id, amount="200.00", currency="EUR",
-                                method="cash", received_on=DAY,
-                                allocations=[(invoice.id, "150.00")])  # fmt: skip
+        payments.record_payment(
+            ctx,
+            customer_id=customer.id,
+            amount="200.00",
+            currency="EUR",
+            method="cash",
+            received_on=DAY,
+            allocations=[(invoice.id, "150.00")],
+        )
     assert err.value.code == "payment.over_allocation"
     for bad in ("0", "-1", "1.001", "abc"):
         with pytest.raises(BusinessError):
-            payments.record_payment(ctx, customer_id=customer.id, amount=bad, currency="EUR",
-                                    method="cash", received_on=DAY)  # fmt: skip
+            payments.record_payment(
+                ctx,
+                customer_id=customer.id,
+                amount=bad,
+                currency="EUR",
+                method="cash",
+                received_on=DAY,
+            )
     assert not customer.payments.exists()
     assert status(invoice) == Status.ISSUED
 
@@ -95,16 +133,24 @@ def test_credit_note_after_payment_moves_excess_to_credit(engine: str) -> None:
     _, ctx = make_org()
     customer = make_customer(ctx)
     invoice = issued(ctx, customer, "100.00")
-    payments.record_payment(ctx, customer_id=customer.id, amount="100.00", currency="EUR",
-                            method="transfer", received_on=DAY)  # fmt: skip
-    note = invoicing.create_credit_note(ctx, invoice.id, lines=one_line("30.00"), issue=True,
-                                        render=False)  # fmt: skip
+    payments.record_payment(
+        ctx,
+        customer_id=customer.id,
+        amount="100.00",
+        currency="EUR",
+        method="transfer",
+        received_on=DAY,
+    )
+    note = invoicing.create_credit_note(
+        ctx, invoice.id, lines=one_line("30.00"), issue=True, render=False
+    )
     fresh = Invoice.objects.get(pk=invoice.pk)
     assert fresh.status == Status.PAID
     assert payments.allocated(fresh) == Decimal("70.00")
     assert payments.customer_credit(customer) == Decimal("30.00")
-    (row,) = payments.refund(ctx, customer_id=customer.id, amount="30.00", refunded_on=DAY,
-                             credit_note_id=note.id)  # fmt: skip
+    (row,) = payments.refund(
+        ctx, customer_id=customer.id, amount="30.00", refunded_on=DAY, credit_note_id=note.id
+    )
     assert row.credit_note_id == note.id
 
 
@@ -112,8 +158,14 @@ def test_returned_payment_reopens_invoice_with_reason(engine: str) -> None:
     _, ctx = make_org()
     customer = make_customer(ctx)
     invoice = issued(ctx, customer, "100.00")
-    p = payments.record_payment(ctx, customer_id=customer.id, amount="100.00", currency="EUR",
-                                method="sepa_debit", received_on=DAY)  # fmt: skip
+    p = payments.record_payment(
+        ctx,
+        customer_id=customer.id,
+        amount="100.00",
+        currency="EUR",
+        method="sepa_debit",
+        received_on=DAY,
+    )
     assert status(invoice) == Status.PAID
     payments.return_payment(ctx, p.id, reason="AM04 insufficient funds")
     assert status(invoice) == Status.ISSUED
@@ -125,8 +177,9 @@ def test_returned_payment_reopens_invoice_with_reason(engine: str) -> None:
 def test_other_organization_sees_nothing(engine: str) -> None:
     _, ctx = make_org()
     customer = make_customer(ctx)
-    p = payments.record_payment(ctx, customer_id=customer.id, amount="1.00", currency="EUR",
-                                method="cash", received_on=DAY)  # fmt: skip
+    p = payments.record_payment(
+        ctx, customer_id=customer.id, amount="1.00", currency="EUR", method="cash", received_on=DAY
+    )
     _, other = make_org("other@example.com")
     with pytest.raises(BusinessError) as err:
         payments.get_payment(other, p.id)
@@ -142,3 +195,56 @@ def test_issued_invoice_carries_rf_reference_in_snapshot_xml(engine: str) -> Non
     remittance = invoice.snapshot["payment"]["remittance"]
     assert remittance == creditor_reference(invoice.number)
     assert remittance.startswith("RF")
+
+
+def test_refunds_against_a_credit_note_are_capped_and_need_it_issued(engine: str) -> None:
+    _, ctx = make_org()
+    customer = make_customer(ctx)
+    invoice = issued(ctx, customer, "100.00")
+    payments.record_payment(
+        ctx,
+        customer_id=customer.id,
+        amount="100.00",
+        currency="EUR",
+        method="transfer",
+        received_on=DAY,
+    )
+    draft_note = invoicing.create_credit_note(ctx, invoice.id, reason="Annulation")
+    with pytest.raises(BusinessError) as err:
+        payments.refund(
+            ctx,
+            customer_id=customer.id,
+            amount="10.00",
+            refunded_on=DAY,
+            credit_note_id=draft_note.id,
+        )
+    assert err.value.code == "refund.not_a_credit_note"
+    note = invoicing.issue_invoice(ctx, draft_note.id, render=False)
+    assert payments.customer_credit(customer) == Decimal("100.00")
+    payments.refund(
+        ctx, customer_id=customer.id, amount="60.00", refunded_on=DAY, credit_note_id=note.id
+    )
+    with pytest.raises(BusinessError) as err:  # only 40.00 of this note is left to refund
+        payments.refund(
+            ctx, customer_id=customer.id, amount="60.00", refunded_on=DAY, credit_note_id=note.id
+        )
+    assert err.value.code == "refund.above_credit_note"
+    assert payments.customer_credit(customer) == Decimal("40.00")
+
+
+@pytest.mark.parametrize("fees", ["abc", "-1", "0.001", "150"])
+def test_malformed_fees_get_a_precise_error(engine: str, fees: str) -> None:
+    _, ctx = make_org()
+    customer = make_customer(ctx)
+    with pytest.raises(BusinessError) as err:
+        payments.record_payment(
+            ctx,
+            customer_id=customer.id,
+            amount="100.00",
+            currency="EUR",
+            method="card",
+            received_on=DAY,
+            fees=fees,
+        )
+    assert err.value.field == "fees"
+    assert err.value.code in ("payment.bad_amount", "payment.bad_fees")

@@ -50,15 +50,18 @@ class FakeStripe(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization") != "Bearer sk_test_fake":
-            self._reply(401, {"error": {"type": "invalid_request_error",
-                                        "message": "Invalid API Key provided"}})  # fmt: skip
+            self._reply(
+                401,
+                {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}},
+            )
             return False
         return True
 
     def do_GET(self) -> None:
         if self._authorised() and self.path.startswith("/v1/balance"):
-            self._reply(200, {"object": "balance", "available": [], "pending": [],
-                              "livemode": False})  # fmt: skip
+            self._reply(
+                200, {"object": "balance", "available": [], "pending": [], "livemode": False}
+            )
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
@@ -73,13 +76,16 @@ class FakeStripe(BaseHTTPRequestHandler):
         if key not in FakeStripe.sessions:
             sid = f"cs_test_{len(FakeStripe.sessions) + 1}"
             FakeStripe.sessions[key] = {
-                "id": sid, "object": "checkout.session", "mode": "payment",
+                "id": sid,
+                "object": "checkout.session",
+                "mode": "payment",
                 "url": f"https://checkout.example/c/pay/{sid}",
                 "amount_total": int(form["line_items[0][price_data][unit_amount]"][0]),
                 "currency": form["line_items[0][price_data][currency]"][0],
                 "metadata": {"invoice_id": form["metadata[invoice_id]"][0]},
-                "expires_at": int(time.time()) + 86400, "payment_status": "unpaid",
-            }  # fmt: skip
+                "expires_at": int(time.time()) + 86400,
+                "payment_status": "unpaid",
+            }
         self._reply(200, FakeStripe.sessions[key])
 
 
@@ -112,24 +118,46 @@ def paid_event(
     kind: str = "checkout.session.completed",
 ) -> bytes:
     total = amount if amount is not None else int((invoice.total_incl_vat or 0) * 100)
-    return json.dumps({
-        "id": event_id, "object": "event", "type": kind, "created": int(NOW.timestamp()),
-        "data": {"object": {
-            "id": "cs_test_1", "object": "checkout.session", "payment_status": "paid",
-            "amount_total": total, "currency": invoice.currency.lower(), "payment_intent": pi,
-            "payment_method_types": ["card"], "metadata": {"invoice_id": str(invoice.pk)},
-            "customer_details": {"name": "Boulangerie Martin", "email": "x@example.com"},
-        }},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": kind,
+            "created": int(NOW.timestamp()),
+            "data": {
+                "object": {
+                    "id": "cs_test_1",
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "amount_total": total,
+                    "currency": invoice.currency.lower(),
+                    "payment_intent": pi,
+                    "payment_method_types": ["card"],
+                    "metadata": {"invoice_id": str(invoice.pk)},
+                    "customer_details": {"name": "Boulangerie Martin", "email": "x@example.com"},
+                }
+            },
+        }
+    ).encode()
 
 
 @pytest.fixture
 def setup(engine: str) -> tuple[Any, Invoice, str]:
     _, ctx = make_org()
     customer = make_customer(ctx)
-    draft = invoicing.create_draft(ctx, customer.id, [
-        {"description": "Site", "quantity": Decimal(1), "unit_price": Decimal("100.00"),
-         "vat_rate": Decimal(20), "vat_category": "S"}])  # fmt: skip
+    draft = invoicing.create_draft(
+        ctx,
+        customer.id,
+        [
+            {
+                "description": "Site",
+                "quantity": Decimal(1),
+                "unit_price": Decimal("100.00"),
+                "vat_rate": Decimal(20),
+                "vat_category": "S",
+            }
+        ],
+    )
     invoice = invoicing.issue_invoice(ctx, draft.id, render=False)
     row = online.configure(ctx, "stripe", secret_key="sk_test_fake", webhook_secret=SECRET)
     return ctx, invoice, f"/webhooks/stripe/{row.webhook_token}/"
@@ -144,8 +172,10 @@ def test_checkout_session_is_created_once_with_our_idempotency_key(
     setup: tuple[Any, Invoice, str], fake_stripe: type[FakeStripe]
 ) -> None:
     ctx, invoice, _ = setup
-    urls = {online.checkout_url(invoice, success_url="https://x/ok", cancel_url="https://x/no")
-            for _ in range(3)}  # fmt: skip
+    urls = {
+        online.checkout_url(invoice, success_url="https://x/ok", cancel_url="https://x/no")
+        for _ in range(3)
+    }
     assert urls == {"https://checkout.example/c/pay/cs_test_1"}
     link = CheckoutLink.objects.get()
     assert fake_stripe.requests[0]["key"] == f"facturo-checkout-{link.pk}"
@@ -251,3 +281,18 @@ def test_unknown_endpoint_token_is_rejected(setup: tuple[Any, Invoice, str]) -> 
     payload = paid_event(invoice)
     assert post("/webhooks/stripe/nope/", payload, sign(payload, SECRET, NOW)).status_code == 400
     assert not Payment.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("foreign_id", ["", "not-a-uuid", "01a2-zz"])
+def test_sessions_made_outside_facturo_are_acknowledged_not_crashed_on(
+    setup: tuple[Any, Invoice, str], foreign_id: str
+) -> None:
+    _, invoice, url = setup
+    event = json.loads(paid_event(invoice))
+    event["data"]["object"]["metadata"]["invoice_id"] = foreign_id
+    payload = json.dumps(event).encode()
+    response = post(url, payload, sign(payload, SECRET, NOW))
+    assert response.status_code == 200, response.content
+    assert not Payment.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Status.ISSUED

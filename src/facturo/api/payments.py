@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.http import content_disposition_header
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
@@ -61,10 +60,6 @@ else:
 
 def _money(value: Decimal, currency: str) -> str:
     return str(round_money(value, currency))
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -362,7 +357,7 @@ def create_payment(request: HttpRequest, payload: PaymentIn) -> Status:
         amount=payload.amount,
         currency=payload.currency or customer.currency or ctx.organization.currency,
         method=payload.method,
-        received_on=payload.received_on or _today(),
+        received_on=payload.received_on or ctx.today(),
         payer=payload.payer or "",
         reference=payload.reference or "",
         fees=payload.fees if payload.fees is not None else ZERO,
@@ -412,7 +407,7 @@ def create_refund(request: HttpRequest, payment_id: uuid.UUID, payload: RefundIn
         ctx,
         customer_id=payment.customer_id,
         amount=payload.amount,
-        refunded_on=payload.refunded_on or _today(),
+        refunded_on=payload.refunded_on or ctx.today(),
         method=payload.method or Method.TRANSFER,
         credit_note_id=payload.credit_note_id,
         reference=payload.reference or "",
@@ -486,7 +481,7 @@ def create_mandate(request: HttpRequest, payload: MandateIn) -> Status:
 def revoke_mandate(request: HttpRequest, mandate_id: uuid.UUID,
                    payload: RevokeIn) -> dict[str, Any]:  # fmt: skip
     ctx = ctx_of(request)
-    mandate = sepa.revoke_mandate(ctx, mandate_id, revoked_on=payload.revoked_on or _today(),
+    mandate = sepa.revoke_mandate(ctx, mandate_id, revoked_on=payload.revoked_on or ctx.today(),
                                   reason=payload.reason or "")  # fmt: skip
     return mandate_out(mandate)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,6 +49,14 @@ class Ctx:
     organization: Organization
     role: str
     actor: Actor
+
+    def today(self) -> dt.date:
+        """Today in the organization's time zone (invoice and payment dates are local)."""
+        try:
+            zone = zoneinfo.ZoneInfo(self.organization.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = zoneinfo.ZoneInfo("Europe/Paris")
+        return dt.datetime.now(tz=zone).date()
 
     def can(self, perm: Perm) -> bool:
         return perm in ROLE_PERMISSIONS.get(self.role, frozenset())

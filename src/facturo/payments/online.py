@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from typing import Any
 
 from django.db import IntegrityError
@@ -159,7 +160,11 @@ def _act(ctx: Ctx, provider: str, paid: Any) -> str:
         organization=ctx.organization, provider=provider, provider_reference=paid.external_reference
     ).exists():
         return "already recorded"
-    invoice = Invoice.objects.filter(organization=ctx.organization, pk=paid.invoice_id).first()
+    try:  # sessions created outside facturo carry no (or another) invoice id
+        invoice_id = uuid.UUID(str(paid.invoice_id))
+    except (TypeError, ValueError):
+        return "unknown invoice"
+    invoice = Invoice.objects.filter(organization=ctx.organization, pk=invoice_id).first()
     if invoice is None:
         return "unknown invoice"
     payment = services.record_payment(
@@ -168,7 +173,7 @@ def _act(ctx: Ctx, provider: str, paid: Any) -> str:
         amount=paid.amount,
         currency=paid.currency,
         method=paid.method,
-        received_on=timezone.localdate(),
+        received_on=ctx.today(),
         payer=paid.payer,
         reference=paid.external_reference,
         auto_allocate=False,

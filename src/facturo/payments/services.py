@@ -155,7 +155,15 @@ def _payable_invoice(ctx: Ctx, invoice_id: Any) -> Invoice:
     return invoice
 
 
-def _amount(value: Any, currency: str, field: str) -> Decimal:
+def _fees(fees: Any, currency: str, amount: Decimal) -> Decimal:
+    """Fees kept by the payment provider: 0 up to the amount, at most the currency's decimals."""
+    fee = ZERO if fees in (None, "") else _amount(fees, currency, "fees", allow_zero=True)
+    if fee > amount:
+        raise BusinessError("payment.bad_fees", _("Fees must be between 0 and the amount."), "fees")
+    return fee
+
+
+def _amount(value: Any, currency: str, field: str, *, allow_zero: bool = False) -> Decimal:
     if isinstance(value, float):
         raise BusinessError("payment.float_amount", _("Amounts must be exact decimals."), field)
     try:
@@ -164,7 +172,8 @@ def _amount(value: Any, currency: str, field: str) -> Decimal:
         raise BusinessError(
             "payment.bad_amount", _("“%(value)s” is not an amount."), field, value=str(value)
         ) from None
-    if not amount.is_finite() or amount <= 0 or round_money(amount, currency) != amount:
+    too_small = amount < 0 if allow_zero else amount <= 0
+    if not amount.is_finite() or too_small or round_money(amount, currency) != amount:
         raise BusinessError(
             "payment.bad_amount",
             _("The amount must be positive, with at most the currency's decimals."),
@@ -338,9 +347,7 @@ def record_payment(
             "payment.bad_method", _("Unknown payment method “%(method)s”."), "method", method=method
         )
     value = _amount(amount, currency, "amount")
-    fee = Decimal(str(fees or "0"))
-    if fee < 0 or fee > value or round_money(fee, currency) != fee:
-        raise BusinessError("payment.bad_fees", _("Fees must be between 0 and the amount."), "fees")
+    fee = _fees(fees, currency, value)
     with atomic():
         customer: Customer = _get(
             Customer, ctx, customer_id, "customer.not_found", _("No such customer.")
@@ -431,7 +438,11 @@ def refund(
         note = None
         if credit_note_id is not None:
             note = _get(Invoice, ctx, credit_note_id, "invoice.not_found", _("No such invoice."))
-            if note.kind != DocumentKind.CREDIT_NOTE or note.customer_id != customer.pk:
+            if (
+                note.kind != DocumentKind.CREDIT_NOTE
+                or note.customer_id != customer.pk
+                or note.is_draft
+            ):
                 raise BusinessError(
                     "refund.not_a_credit_note",
                     _("A refund refers to an issued credit note of the same customer."),
@@ -444,6 +455,17 @@ def refund(
         )
         currency = note.currency if note else (payments[0].currency if payments else "EUR")
         wanted = _amount(amount, currency, "amount")
+        if note is not None:
+            refunded = _sum(Refund.objects.filter(credit_note=note), "amount")
+            left = (note.total_incl_vat or ZERO) - refunded
+            if wanted > left:
+                raise BusinessError(
+                    "refund.above_credit_note",
+                    _("Credit note %(number)s has %(left)s left to refund."),
+                    field="amount",
+                    number=note.number,
+                    left=str(left),
+                )
         available = [(p, unallocated(p)) for p in payments if p.currency == currency]
         if wanted > sum((a for _p, a in available), ZERO):
             raise BusinessError(
