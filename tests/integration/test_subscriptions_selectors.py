@@ -214,3 +214,16 @@ def test_full_period_price_is_the_invoice_line_net() -> None:
     ).net_amount
     assert expected == Decimal("5.01")
     assert subs.full_amount(line, "EUR", D("2027-01-01")) == expected
+
+
+def test_a_later_change_supersedes_one_scheduled_after_it(engine: str) -> None:
+    with time_machine.travel(at(D("2027-01-01")), tick=False):
+        _, ctx = make_org()
+        customer = make_customer(ctx)
+        sub = subs.create_subscription(
+            ctx, customer.id, start_date="2027-01-01", lines=_line("30.00"), unit="month"
+        )
+        subs.change(ctx, sub.id, lines=_line("60.00"), effective="2027-03-01", render=False)
+        subs.change(ctx, sub.id, lines=_line("45.00"), effective="2027-02-01", render=False)
+    in_march = subs.versions_at(sub, D("2027-03-15"))
+    assert [line.unit_price for line in in_march] == [Decimal("45.00")]

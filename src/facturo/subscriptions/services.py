@@ -693,6 +693,8 @@ def change(
             else:
                 line.ends_on = day
                 line.save(update_fields=["ends_on"])
+        # A change scheduled after ``day`` is superseded: these lines apply from ``day`` on.
+        sub.lines.filter(starts_on__gt=day).delete()
         SubscriptionLine.objects.bulk_create(
             SubscriptionLine(subscription=sub, starts_on=day, **line) for line in clean
         )
