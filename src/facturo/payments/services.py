@@ -25,12 +25,14 @@ from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.money import ZERO, check_currency, round_money
 from facturo.core.text import clean_text
 from facturo.customers.models import Customer
+from facturo.foundation import events
 from facturo.foundation.db import atomic
 from facturo.invoicing.events import InvoiceIssued
 from facturo.invoicing.models import Invoice, Status
 from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import DocumentKind
 
+from . import events as payment_events
 from .models import Allocation, Method, Payment, PaymentStatus, Refund
 
 PAYABLE_KINDS = (DocumentKind.INVOICE, DocumentKind.DEPOSIT)
@@ -121,6 +123,11 @@ def refresh_status(invoice_id: Any) -> str:
     status = derived_status(invoice, net_total(invoice), allocated(invoice))
     if status != invoice.status:
         Invoice.objects.filter(pk=invoice.pk).update(status=status)
+        events.publish(
+            payment_events.InvoicePaymentStatusChanged(
+                invoice.organization_id, invoice.pk, invoice.status, status
+            )
+        )
     return status
 
 
@@ -229,6 +236,11 @@ def _allocate_one(
         amount=amount,
         created_by=ctx.actor.label,
     )
+    events.publish(
+        payment_events.AllocationChanged(
+            ctx.organization.id, row.pk, payment.pk, invoice.pk, reversed=False
+        )
+    )
     refresh_status(invoice.pk)
     audit.record(
         ctx.organization.id,
@@ -308,6 +320,11 @@ def _reverse(ctx: Ctx, row: Allocation, reason: str) -> None:
     row.reversed_by = ctx.actor.label
     row.reversal_reason = reason
     row.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
+    events.publish(
+        payment_events.AllocationChanged(
+            ctx.organization.id, row.pk, row.payment_id, row.invoice_id, reversed=True
+        )
+    )
     audit.record(
         ctx.organization.id,
         ctx.actor,
@@ -372,6 +389,7 @@ def record_payment(
             payment,
             after={"amount": value, "currency": currency, "method": method, "fees": fee},
         )
+        events.publish(payment_events.PaymentRecorded(ctx.organization.id, payment.pk))
         if allocations is not None:
             allocate(ctx, payment.pk, allocations)
         elif auto_allocate:
@@ -501,6 +519,9 @@ def refund(
                 row,
                 after={"payment": str(row.payment_id), "amount": row.amount},
             )
+            events.publish(
+                payment_events.PaymentRefunded(ctx.organization.id, row.pk, row.payment_id)
+            )
         return rows
 
 
@@ -527,6 +548,7 @@ def return_payment(ctx: Ctx, payment_id: Any, *, reason: str) -> Payment:
         payment.return_reason = reason
         payment.returned_at = timezone.now()
         payment.save(update_fields=["status", "return_reason", "returned_at"])
+        events.publish(payment_events.PaymentReturned(ctx.organization.id, payment.pk))
         for invoice_id in {row.invoice_id for row in rows}:
             refresh_status(invoice_id)
         audit.record(
