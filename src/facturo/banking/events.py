@@ -48,7 +48,13 @@ class BankLineUnmatched:
 @dataclass(frozen=True)
 class WriteOffRecorded:
     """A small difference between a bank credit and the invoice(s) it pays was written off
-    (customer paid ``amount`` less than owed, typically bank fees on their side)."""
+    (customer paid ``amount`` less than owed, typically bank fees on their side).
+
+    payments has no write-off of its own, so the invoice is closed by the payment created
+    for the line (``payment_id``), which carries the written-off amount as its ``fees``
+    (amount = allocated, fees = this write-off, amount − fees = the money on the bank line).
+    Accounting: post the fees of that payment to ``account`` (D account / C 411), not to
+    bank fees — or, if ``PaymentRecorded`` already posted them as fees, reclassify them."""
 
     organization_id: uuid.UUID
     bank_line_id: uuid.UUID
@@ -59,6 +65,7 @@ class WriteOffRecorded:
     account: str
     match_id: uuid.UUID | None = None
     reversed: bool = False
+    payment_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
