@@ -63,6 +63,7 @@ class StatementLine:
     remittance_structured: str = ""  # ISO 11649 creditor reference (RF…) or a bank's own
     end_to_end_id: str = ""
     bank_reference: str = ""
+    return_reason: str = ""  # ISO reason code of a returned debit/transfer (AC04, MD06…)
     position: str = ""  # where in the file: "line 12", "Stmt[1]/Ntry[3] (line 40)"
     fingerprint: str = ""
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "facturo.invoicing",
     "facturo.subscriptions",
     "facturo.payments",
+    "facturo.banking",
     "facturo.portal",
     "facturo.api",
     "facturo.jobs",

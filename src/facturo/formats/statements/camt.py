@@ -164,6 +164,8 @@ def _transaction(
     ustrd = [(el.text or "").strip() for el in tx.iterfind(r.path("RmtInf/Ustrd")) if el.text]
     details["remittance_unstructured"] = " ".join(ustrd) or r.text(entry, "AddtlNtryInf")
     details["remittance_structured"] = r.text(tx, "RmtInf/Strd/CdtrRefInf/Ref")
+    # A returned SEPA debit or transfer carries the ISO reason (AC04, AM04, MD06…).
+    details["return_reason"] = r.text(tx, "RtrInf/Rsn/Cd")[:4].upper()
     return details
 
 
@@ -189,6 +191,7 @@ def _lines_of_entry(r: _Reader, entry: etree._Element, label: str) -> Iterator[S
             remittance_structured=details.get("remittance_structured", ""),
             end_to_end_id=details.get("end_to_end_id", ""),
             bank_reference=details.get("bank_reference", ""),
+            return_reason=details.get("return_reason", ""),
             position=position,
         )
 
