@@ -9,7 +9,12 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from facturo.foundation import events
         from facturo.invoicing.events import InvoiceIssued
+        from facturo.subscriptions.events import SubscriptionInvoiceIssued
 
-        from . import services
+        from . import autopay, online, services
+        from .events import AllocationChanged
 
         events.subscribe(InvoiceIssued, services.on_invoice_issued)
+        events.subscribe(InvoiceIssued, online.on_credit_note)
+        events.subscribe(AllocationChanged, online.on_allocation_changed)
+        events.subscribe(SubscriptionInvoiceIssued, autopay.on_subscription_invoice_issued)

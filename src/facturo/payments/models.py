@@ -145,6 +145,9 @@ class CheckoutLink(UUIDModel):
     external_id = models.CharField(max_length=255, blank=True)
     url = models.URLField(max_length=2000, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set once the provider was told to expire the session (the invoice no longer owes its
+    # amount): a closed link is never handed out again.
+    closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -232,7 +235,9 @@ class DebitBatch(UUIDModel):
     total = ScaledDecimalField(scale=MONEY_SCALE)
     currency = models.CharField(max_length=3, default="EUR")
     filename = models.CharField(max_length=100)
+    version = models.CharField(max_length=20, default="pain.008.001.02")
     content = models.BinaryField()
+    settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=255, blank=True)
 
@@ -253,6 +258,78 @@ class DebitItem(models.Model):
     batch = models.ForeignKey(DebitBatch, on_delete=models.PROTECT, related_name="items")
     mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="debits")
     payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="debit")
+    # Exactly the EndToEndId written in the file, unique per organization, so a return
+    # (pain.002, camt.054) names one debit.
     end_to_end_id = models.CharField(max_length=35)
     sequence_type = models.CharField(max_length=4)
     amount = ScaledDecimalField(scale=MONEY_SCALE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "end_to_end_id"], name="debit_item_unique_e2e"
+            )
+        ]
+
+
+# --- settings, pre-notifications, auto-pay ---------------------------------------------------
+
+
+class NotifyTarget(models.TextChoices):
+    NONE = "none", _("Nobody")
+    ISSUER = "issuer", _("The member who issued the invoice")
+    ADDRESS = "address", _("A fixed address")
+
+
+class PainVersion(models.TextChoices):
+    V02 = "pain.008.001.02", "pain.008.001.02"
+    V08 = "pain.008.001.08", "pain.008.001.08"
+
+
+class PaymentSettings(models.Model):
+    """An organization's payment preferences (one row, created on first save)."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="payment_settings"
+    )
+    notify_on_payment = models.CharField(
+        _("notify when a payment is received"),
+        max_length=10,
+        choices=NotifyTarget.choices,
+        default=NotifyTarget.ISSUER,
+    )
+    notify_address = models.EmailField(_("notification address"), blank=True)
+    prenotification_days = models.PositiveSmallIntegerField(
+        _("SEPA pre-notification (days before collection)"), default=14
+    )
+    pain_version = models.CharField(
+        _("SEPA file version"),
+        max_length=20,
+        choices=PainVersion.choices,
+        default=PainVersion.V02,
+    )
+
+
+class AutoPayState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    COLLECTED = "collected", _("In a SEPA batch")
+    LINK_SENT = "link_sent", _("Payment link sent")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class AutoPayRequest(models.Model):
+    """A subscription invoice to collect automatically: by the next SEPA batch, or by
+    e-mailing a card payment link (one row per invoice: the event is handled once)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="auto_pay")
+    method = models.CharField(max_length=10)  # "sepa" or "card"
+    state = models.CharField(
+        max_length=10, choices=AutoPayState.choices, default=AutoPayState.QUEUED
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "method", "state"])]

@@ -7,6 +7,8 @@ allocates it to its invoice (what the invoice no longer owes becomes the custome
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import secrets
 import uuid
 from typing import Any
@@ -17,13 +19,22 @@ from django.utils import timezone
 from facturo.audit import services as audit
 from facturo.audit.services import Actor
 from facturo.core.errors import BusinessError, _
-from facturo.foundation.db import atomic
+from facturo.foundation.db import atomic, on_commit
 from facturo.invoicing.models import Invoice
 from facturo.organizations.context import Ctx, Perm
 
-from . import services
-from .models import CheckoutLink, Payment, ProviderEvent, ProviderSettings
+from . import notify, services
+from .models import (
+    AutoPayRequest,
+    AutoPayState,
+    CheckoutLink,
+    Payment,
+    ProviderEvent,
+    ProviderSettings,
+)
 from .providers import CheckoutRequest, WebhookRejected, get_provider
+
+log = logging.getLogger(__name__)
 
 __all__ = ["WebhookRejected", "checkout_url", "configure", "handle_webhook", "test_connection"]
 
@@ -81,8 +92,12 @@ def checkout_url(
     if due <= 0:
         raise BusinessError("payments.nothing_due", _("This invoice has nothing left to pay."))
     now = timezone.now()
+    # Pages made for another amount (before a partial payment or a credit note) go first.
+    expire_stale_checkouts(invoice.pk)
     link = (
-        CheckoutLink.objects.filter(invoice=invoice, provider=provider, amount=due)
+        CheckoutLink.objects.filter(
+            invoice=invoice, provider=provider, amount=due, closed_at__isnull=True
+        )
         .exclude(expires_at__lte=now + dt.timedelta(minutes=5))
         .first()
     )
@@ -184,4 +199,109 @@ def _act(ctx: Ctx, provider: str, paid: Any) -> str:
         part = min(paid.amount, services.amount_due(invoice))
         if part > 0:
             services.allocate(ctx, payment.pk, [(invoice.pk, part)])
-    return "recorded"
+            return "recorded"
+    # An old page paid after the invoice was settled (or credited): nothing is lost, the
+    # money is the customer's credit, to apply elsewhere or refund; the team is told.
+    audit.record(ctx.organization.id, ctx.actor, "payments.paid_after_settled", payment,
+                 after={"invoice": invoice.number, "amount": paid.amount})  # fmt: skip
+    return "recorded as credit (invoice already settled)"
+
+
+# --- stale checkouts -------------------------------------------------------------------------
+
+
+def _stale(invoice_id: Any = None) -> list[CheckoutLink]:
+    """Open pages whose amount is no longer what their invoice owes."""
+    links = CheckoutLink.objects.filter(closed_at__isnull=True).exclude(external_id="")
+    links = links.exclude(expires_at__lte=timezone.now())
+    if invoice_id is not None:
+        links = links.filter(invoice_id=invoice_id)
+    rows = list(links.select_related("invoice"))
+    if not rows:
+        return []
+    due = services.amounts_due(list({r.invoice_id: r.invoice for r in rows}.values()))
+    return [r for r in rows if r.amount != due[r.invoice_id]]
+
+
+def expire_stale_checkouts(invoice_id: Any = None) -> int:
+    """Tell the provider to expire every open page of an invoice (or of all invoices) that
+    asks for another amount than what is owed now — after a payment, a credit note, or a
+    partial payment elsewhere — and mark it closed. Idempotent; the periodic job retries
+    what a provider outage left open. Returns how many were closed."""
+    closed = 0
+    for link in _stale(invoice_id):
+        row = ProviderSettings.objects.filter(
+            organization_id=link.organization_id, provider=link.provider
+        ).first()
+        if row is None:
+            continue
+        try:
+            get_provider(link.provider).expire_checkout(row.secret_key, link.external_id)
+        except Exception:  # an outage: the link stays open, the job will try again
+            log.warning("could not expire checkout %s", link.external_id, exc_info=True)
+            continue
+        CheckoutLink.objects.filter(pk=link.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now()
+        )
+        closed += 1
+    return closed
+
+
+def on_allocation_changed(event: Any) -> None:
+    """After the commit, close the invoice's pages that no longer match what it owes."""
+    invoice_id = event.invoice_id
+    if (
+        CheckoutLink.objects.filter(invoice_id=invoice_id, closed_at__isnull=True)
+        .exclude(external_id="")
+        .exists()
+    ):
+        on_commit(lambda: _expire_quietly(invoice_id))
+
+
+def on_credit_note(event: Any) -> None:
+    if getattr(event, "credited_invoice_id", None):
+        on_allocation_changed(type("E", (), {"invoice_id": event.credited_invoice_id})())
+
+
+def _expire_quietly(invoice_id: Any) -> None:
+    try:
+        expire_stale_checkouts(invoice_id)
+    except Exception:
+        log.warning("expiring checkouts of %s failed", invoice_id, exc_info=True)
+
+
+# --- auto-pay by card ------------------------------------------------------------------------
+
+
+def base_url() -> str:
+    return os.environ.get("FACTURO_BASE_URL", "http://localhost:8000").rstrip("/")
+
+
+def send_payment_links(organization_id: Any = None) -> int:
+    """E-mail the card payment link of every auto-pay invoice queued for it (one e-mail per
+    invoice, whatever the number of runs). The checkout is created outside any transaction
+    (it calls the provider); the e-mail and the state change are written together."""
+    queued = AutoPayRequest.objects.filter(method="card", state=AutoPayState.QUEUED)
+    if organization_id is not None:
+        queued = queued.filter(organization_id=organization_id)
+    sent = 0
+    for request in queued.select_related("invoice__customer", "invoice__organization"):
+        invoice = request.invoice
+        try:
+            url = checkout_url(invoice, success_url=base_url() + "/?paid=1",
+                               cancel_url=base_url() + "/")  # fmt: skip
+        except BusinessError as exc:  # paid meanwhile, provider disabled …
+            AutoPayRequest.objects.filter(pk=request.pk, state=AutoPayState.QUEUED).update(
+                state=AutoPayState.SKIPPED, note=exc.message[:300]
+            )
+            continue
+        except Exception:
+            log.warning("payment link for %s not created", invoice.pk, exc_info=True)
+            continue
+        with atomic():
+            if AutoPayRequest.objects.filter(pk=request.pk, state=AutoPayState.QUEUED).update(
+                state=AutoPayState.LINK_SENT, note=url[:300]
+            ):
+                notify.payment_link(invoice, url)
+                sent += 1
+    return sent

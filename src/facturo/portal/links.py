@@ -5,14 +5,22 @@ verify, is too old, or names another invoice resolves to nothing (the view answe
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils import timezone
 
+from facturo.audit import services as audit
+from facturo.core.errors import NotFound, _
+from facturo.foundation.db import atomic
 from facturo.invoicing.models import Invoice, Status
+from facturo.organizations.context import Ctx, Perm
+
+from .models import LinkRevocation
 
 SALT = "facturo.portal.invoice"
 DEFAULT_DAYS = 90
@@ -24,7 +32,10 @@ def max_age() -> dt.timedelta:
 
 def invoice_token(invoice: Invoice) -> str:
     signer = signing.TimestampSigner(salt=SALT)
-    return signer.sign_object({"i": str(invoice.pk), "o": str(invoice.organization_id)})
+    # "t": when the link was made (ms), so links made before a revocation stop working.
+    payload = {"i": str(invoice.pk), "o": str(invoice.organization_id),
+               "t": int(time.time() * 1000)}  # fmt: skip
+    return signer.sign_object(payload)
 
 
 def invoice_link(invoice: Invoice, *, base_url: str = "") -> str:
@@ -46,11 +57,34 @@ def resolve(token: str) -> Invoice | None:
         return None
     try:
         invoice_id, organization_id = uuid.UUID(str(data["i"])), uuid.UUID(str(data["o"]))
-    except (KeyError, ValueError):
+        made = int(data.get("t", 0))
+    except (KeyError, ValueError, TypeError):
         return None
-    return (
-        Invoice.objects.select_related("customer", "organization")
+    invoice = (
+        Invoice.objects.select_related("customer", "organization", "portal_revocation")
         .filter(pk=invoice_id, organization_id=organization_id)
         .exclude(status=Status.DRAFT)
         .first()
     )
+    if invoice is None:
+        return None
+    revocation = getattr(invoice, "portal_revocation", None)
+    if revocation is not None and made <= revocation.revoked_before.timestamp() * 1000:
+        return None
+    return invoice
+
+
+def revoke_links(ctx: Ctx, invoice_id: Any) -> LinkRevocation:
+    """Every link to this invoice made until now stops working (a new one can be made)."""
+    ctx.require(Perm.SEND_INVOICES)
+    with atomic():
+        invoice = Invoice.objects.filter(organization=ctx.organization, pk=invoice_id).first()
+        if invoice is None:
+            raise NotFound("invoice.not_found", _("No such invoice."))
+        row, _created = LinkRevocation.objects.update_or_create(
+            invoice=invoice,
+            defaults={"revoked_before": timezone.now(), "revoked_by": ctx.actor.label},
+        )
+        audit.record(ctx.organization.id, ctx.actor, "portal.links_revoked", invoice,
+                     after={"number": invoice.number})  # fmt: skip
+    return row

@@ -13,14 +13,11 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from facturo.audit.services import Actor
 from facturo.core.errors import BusinessError
 from facturo.documents import services as documents
 from facturo.documents.models import StoredDocument
 from facturo.invoicing.models import Invoice
-from facturo.organizations.context import Ctx
 from facturo.payments import online, selectors, sepa
-from facturo.payments.models import MandateSource
 
 from . import links
 from .forms import MandateForm
@@ -67,19 +64,13 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
                 raise Http404()
             form = MandateForm(request.POST, creditor=creditor.name)
             if form.is_valid():
-                org = invoice.organization
-                actor = Actor(
-                    label=f"portal: {invoice.customer.name}"[:255], ip=_client_ip(request)
-                )
                 try:
-                    sepa.create_mandate(
-                        Ctx(org, "owner", actor),
-                        customer_id=invoice.customer_id,
+                    sepa.sign_mandate_in_portal(
+                        invoice,
                         iban=form.cleaned_data["iban"],
                         bic=form.cleaned_data["bic"],
                         debtor_name=form.cleaned_data["debtor_name"],
                         signed_on=today,
-                        source=MandateSource.PORTAL,
                         signed_ip=_client_ip(request),
                     )
                 except BusinessError as exc:

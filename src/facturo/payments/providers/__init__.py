@@ -64,6 +64,10 @@ class Provider(Protocol):
 
     def test_connection(self, secret_key: str) -> None: ...
 
+    def expire_checkout(self, secret_key: str, external_id: str) -> None:
+        """Make a hosted page unpayable (the invoice no longer owes its amount)."""
+        ...
+
 
 def get_provider(name: str) -> Provider:
     from .stripe import StripeProvider

@@ -72,6 +72,15 @@ class StripeProvider:
     def test_connection(self, secret_key: str) -> None:
         _client(secret_key).v1.balance.retrieve()
 
+    def expire_checkout(self, secret_key: str, external_id: str) -> None:
+        """Expire an open Checkout Session; one already expired or completed is left as is
+        (Stripe answers 400 for those)."""
+        try:
+            _client(secret_key).v1.checkout.sessions.expire(external_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 400:
+                raise
+
     def verify_event(
         self, payload: bytes, headers: dict[str, str], secrets: list[str], now: dt.datetime
     ) -> ProviderEventData:
