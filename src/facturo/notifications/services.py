@@ -77,6 +77,24 @@ def set_delivery_trigger(trigger: Callable[[], Any] | None) -> None:
     _delivery_trigger = trigger
 
 
+# Idempotency-key prefix -> check(row) run in the claiming transaction right before an
+# e-mail is sent: a reason (str) cancels it (an app above, e.g. dunning, re-checks that the
+# e-mail is still wanted: the invoice may have been paid since it was queued).
+SendCheck = Callable[[OutboxEmail], str | None]
+_send_checks: dict[str, SendCheck] = {}
+
+
+def register_send_check(prefix: str, check: SendCheck) -> None:
+    _send_checks[prefix] = check
+
+
+def _veto(row: OutboxEmail) -> str | None:
+    for prefix, check in _send_checks.items():
+        if row.idempotency_key.startswith(prefix):
+            return check(row)
+    return None
+
+
 def request_delivery() -> None:
     """Ask for a delivery run now. Best effort: a failure here loses nothing, because the
     periodic job delivers every pending row anyway."""
@@ -230,6 +248,21 @@ def _claim(now: dt.datetime) -> tuple[OutboxEmail, uuid.UUID] | None:
             row = due.first()
             if row is None:
                 return None
+            reason = _veto(row)
+            if reason is not None:
+                # Not wanted any more: never sent. The status set has no "cancelled" value,
+                # so it ends as failed with the reason (and its own audit action).
+                OutboxEmail.objects.filter(pk=row.pk).update(
+                    status=OutboxStatus.FAILED, claim_token=None, last_error=f"cancelled: {reason}"
+                )
+                audit.record(
+                    row.organization_id,
+                    audit.SYSTEM,
+                    "email.cancelled",
+                    row,
+                    after={"to": row.to, "reason": reason},
+                )
+                continue
             if row.attempts < MAX_ATTEMPTS:
                 return _take(row, now)
             # Still pending after its last attempt: every try died while sending (a worker
