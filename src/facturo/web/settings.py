@@ -56,7 +56,6 @@ INSTALLED_APPS = [
     "facturo.payments",
     "facturo.dunning",
     "facturo.banking",
-    "facturo.accounting",
     "facturo.portal",
     "facturo.api",
     "facturo.jobs",
