@@ -89,6 +89,7 @@ def _flush_around_triggers() -> None:
     In tests only, drop them for the flush and put them back right after."""
     from django.db.backends.sqlite3.operations import DatabaseOperations
 
+    from facturo.accounting import triggers as ledger_triggers
     from facturo.invoicing.triggers import SQLITE, SQLITE_REVERSE
 
     original = DatabaseOperations.sql_flush
@@ -101,7 +102,13 @@ def _flush_around_triggers() -> None:
         )
         if not statements:
             return statements
-        return [*SQLITE_REVERSE, *statements, *SQLITE]
+        return [
+            *SQLITE_REVERSE,
+            *ledger_triggers.SQLITE_REVERSE,
+            *statements,
+            *SQLITE,
+            *ledger_triggers.SQLITE,
+        ]
 
     sql_flush._facturo = True  # type: ignore[attr-defined]
     DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]

@@ -244,8 +244,10 @@ def export_documents(
 def check(
     organization: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
 ) -> None:
-    """Verify numbering (no gap, no duplicate, date order) and every hash chain."""
+    """Verify numbering (no gap, no duplicate, date order), every hash chain (documents,
+    audit, ledger entries) and the signed year-end closings."""
     _setup()
+    from facturo.accounting.integrity import verify_ledger
     from facturo.invoicing.integrity import verify_organization
     from facturo.organizations.models import Organization
 
@@ -254,9 +256,9 @@ def check(
         if organization
         else list(Organization.objects.order_by("created_at"))
     )
-    problems = []
+    problems: list[object] = []
     for org in orgs:
-        found = verify_organization(org)
+        found: list[object] = [*verify_organization(org), *verify_ledger(org)]
         problems.extend(found)
         status = "[green]OK[/green]" if not found else f"[red]{len(found)} problem(s)[/red]"
         console.print(f"{org.name}: {status}")
@@ -265,6 +267,87 @@ def check(
             err.print(f"[red]BROKEN[/red] {problem}")
         raise typer.Exit(1)
     console.print(f"All {len(orgs)} organization(s) verified.")
+
+
+accounting_app = typer.Typer(help="Accounting: FEC export and check.", no_args_is_help=True)
+app.add_typer(accounting_app, name="accounting")
+
+
+@accounting_app.command("export-fec")
+def accounting_export_fec(
+    year: Annotated[int, typer.Option("--year", help="Calendar year the fiscal year ends in.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the FEC file into.")],
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+    utf8: Annotated[bool, typer.Option("--utf8", help="UTF-8 instead of ISO-8859-15.")] = False,
+    pipe: Annotated[bool, typer.Option("--pipe", help="Separate fields with | (not tab).")] = False,
+) -> None:
+    """Write the FEC (art. A47 A-1 LPF) of a fiscal year as <SIREN>FEC<AAAAMMJJ>.txt."""
+    _setup()
+    from facturo.accounting import exports
+    from facturo.audit.services import SYSTEM
+    from facturo.core.errors import BusinessError
+    from facturo.formats.fec import check_fec
+    from facturo.organizations.context import Ctx
+
+    org = _pick_organization(None, organization)
+    ctx = Ctx(org, "owner", SYSTEM)
+    try:
+        name, data = exports.fec(
+            ctx, year, encoding="utf-8" if utf8 else "iso-8859-15", separator="|" if pipe else "\t"
+        )
+    except BusinessError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_bytes(data)
+    fiscal = exports.fiscal_year_for(ctx, year)
+    report = check_fec(data, fiscal_year_start=fiscal.start, fiscal_year_end=fiscal.end)
+    lines = data.count(b"\n") - 1
+    state = "checked OK" if report.ok else f"[red]{len(report.errors)} error(s)[/red]"
+    console.print(f"{out / name}: {lines} lines, {state}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@accounting_app.command("check-fec")
+def accounting_check_fec(
+    file: Annotated[Path, typer.Argument(help="The FEC file to check.")],
+    start: Annotated[str | None, typer.Option(help="Fiscal year start YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Fiscal year end YYYY-MM-DD.")] = None,
+) -> None:
+    """Check a FEC file (structure, balance, sequence, dates); errors by line, exit 1."""
+    import datetime as dt
+    import re
+
+    from facturo.formats.fec import check_fec
+
+    data = file.read_bytes()
+    if end is None:
+        found = re.search(r"FEC(\d{8})", file.name)
+        if not found:
+            err.print("[red]Give --end (the file name has no FEC<AAAAMMJJ> closing date).[/red]")
+            raise typer.Exit(2)
+        digits = found.group(1)
+        end_day = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    else:
+        end_day = dt.date.fromisoformat(end)
+    start_day = (
+        dt.date.fromisoformat(start)
+        if start
+        else (end_day.replace(year=end_day.year - 1) + dt.timedelta(days=1))
+    )
+    report = check_fec(data, fiscal_year_start=start_day, fiscal_year_end=end_day)
+    for issue in report.errors:
+        where = f"line {issue.line}" if issue.line else "file"
+        err.print(f"[red]ERROR[/red] {where}: {issue.code}: {issue.message}")
+    for issue in report.warnings:
+        where = f"line {issue.line}" if issue.line else "file"
+        err.print(f"[yellow]WARNING[/yellow] {where}: {issue.code}: {issue.message}")
+    summary = f"{file.name}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    if not report.ok:
+        console.print(f"[red]{summary}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]{summary}[/green]")
 
 
 billing_app = typer.Typer(help="Subscriptions billing.", no_args_is_help=True)
@@ -285,9 +368,21 @@ def billing_run(
 
     from facturo.subscriptions import billing
 
-    day = dt.date.fromisoformat(date) if date else timezone.localdate()
-    org_id = _pick_organization(None, organization).pk if organization else None
+    org = _pick_organization(None, organization) if organization else None
+    org_id = org.pk if org else None
+    # without --date: the organization's own date (time zone), else the server's
+    day = (
+        dt.date.fromisoformat(date)
+        if date
+        else billing.run_ctx(org).today()
+        if org
+        else timezone.localdate()
+    )
     if dry_run:
+        limit = timezone.localdate() + billing.PREVIEW_HORIZON
+        if day > limit:
+            err.print(f"[red]A preview looks at most a year ahead (up to {limit}).[/red]")
+            raise typer.Exit(2)
         summary = billing.preview(day, org_id)
         for o in summary.outcomes:
             late = " (catch-up)" if o.caught_up else ""
@@ -314,6 +409,75 @@ def billing_run(
     if summary.caught_up:
         console.print(f"caught up {summary.caught_up} period(s) due before {day}")
     console.print(summary.line())
+
+
+bank_app = typer.Typer(help="Bank statements and reconciliation.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+@bank_app.command("import")
+def bank_import(
+    file: Annotated[Path, typer.Argument(help="CAMT.053/054, OFX, MT940 or CSV file.")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="IBAN of the bank account (else the file's).")
+    ] = None,
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+    import_valid_lines: Annotated[
+        bool, typer.Option("--import-valid-lines", help="Keep the good rows of a bad file.")
+    ] = False,
+    match: Annotated[bool, typer.Option(help="Match the new lines with open invoices.")] = True,
+) -> None:
+    """Import a bank statement (idempotent) and reconcile its lines; ends with
+    ``new N, duplicate N, rejected N, matched N``."""
+    _setup()
+    from facturo.audit.services import Actor
+    from facturo.banking import services as banking
+    from facturo.core.errors import BusinessError
+    from facturo.organizations.context import Ctx
+
+    org = _pick_organization(None, organization)
+    ctx = Ctx(org, "owner", Actor(label="cli"))
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]{file}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Importing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = banking.import_statement(
+                ctx,
+                data,
+                file.name,
+                iban=account or "",
+                import_valid_lines=import_valid_lines,
+                auto_match=False,
+                source="cli",
+                progress=advance,
+            )
+            if match and result.line_ids:
+                progress.update(task, description="Matching", completed=0, total=None)
+                run = banking.run_matching(ctx, line_ids=result.line_ids, progress=advance)
+                result.matched, result.suggested = run.confirmed, run.suggested
+        except BusinessError as exc:
+            err.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    for row in result.rejected:
+        err.print(f"[yellow]rejected[/yellow] {row.position}: {row.reason}")
+    if result.suggested:
+        console.print(f"{result.suggested} line(s) wait for review")
+    console.print(result.summary())
 
 
 def main() -> None:

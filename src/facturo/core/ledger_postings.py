@@ -219,6 +219,7 @@ def _document_amounts(
     customer: CustomerAccount,
     settings: LedgerSettings,
     categories: Mapping[str, str],
+    line_accounts: Mapping[int, str] | None = None,
 ) -> tuple[_Amounts, dict[Decimal, Decimal]]:
     """The amounts of ``doc`` seen as an invoice (receivable debited) and its VAT on
     receipts per rate."""
@@ -240,6 +241,8 @@ def _document_amounts(
             by_nature[Nature(line.nature)] += net
             if is_deposit:
                 account = settings.customer_deposits
+            elif line_accounts and line.position in line_accounts:
+                account = line_accounts[line.position]  # the line's own revenue account
             else:
                 account = settings.revenue_account(
                     nature=Nature(line.nature),
@@ -314,7 +317,32 @@ def document_entry(
     categories: Mapping[str, str] | None = None,
     credited: CreditedInvoice | None = None,
     book_currency: str = "EUR",
+    line_accounts: Mapping[int, str] | None = None,
 ) -> JournalEntry | None:
+    """See ``document_posting``; the entry alone."""
+    return document_posting(
+        doc,
+        customer,
+        settings,
+        journal=journal,
+        categories=categories,
+        credited=credited,
+        book_currency=book_currency,
+        line_accounts=line_accounts,
+    )[0]
+
+
+def document_posting(
+    doc: InvoiceDocument,
+    customer: CustomerAccount,
+    settings: LedgerSettings = DEFAULT_SETTINGS,
+    *,
+    journal: Journal = SALES_JOURNAL,
+    categories: Mapping[str, str] | None = None,
+    credited: CreditedInvoice | None = None,
+    book_currency: str = "EUR",
+    line_accounts: Mapping[int, str] | None = None,
+) -> tuple[JournalEntry | None, ReceiptsVat]:
     """The sales-journal entry of an issued invoice, credit note or deposit invoice, dated
     on its issue date; ``None`` for a document of zero amount (nothing to post).
 
@@ -325,9 +353,11 @@ def document_entry(
     - credit note: the invoice's mirror. With ``credited``, the share of its VAT that was
       already collected (the invoice was partly paid) is taken from 44571x, the rest
       from 44574x.
-    ``categories`` maps product codes to catalogue categories for the mapping rules."""
+    ``categories`` maps product codes to catalogue categories for the mapping rules;
+    ``line_accounts`` maps line positions to their own revenue account (it wins over the
+    rules). Also returns the document's VAT on receipts (what allocations will release)."""
     _refuse_foreign(doc.currency, book_currency)
-    acc, pending = _document_amounts(doc, customer, settings, categories or {})
+    acc, pending = _document_amounts(doc, customer, settings, categories or {}, line_accounts)
     if doc.type_code == TypeCode.CREDIT_NOTE:
         if credited is not None:
             mine = ReceiptsVat(doc.totals.tax_inclusive, tuple(sorted(pending.items())))
@@ -340,8 +370,9 @@ def document_entry(
                 acc.add(settings.vat_collected(rate), -shift)
         acc.negate()
     prefix, kind = _DOCUMENT_LABELS[TypeCode(doc.type_code)]
+    vat = ReceiptsVat(doc.totals.tax_inclusive, tuple(sorted(pending.items())))
     if not any(acc.amounts.values()):
-        return None
+        return None, vat
     return _entry(
         acc,
         journal=journal,
@@ -350,7 +381,7 @@ def document_entry(
         piece_ref=doc.number,
         piece_date=doc.issue_date,
         source=SourceRef(kind, doc.number),
-    )
+    ), vat
 
 
 def invoice_issued_entry(

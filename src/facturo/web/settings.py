@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "facturo.payments",
     "facturo.dunning",
     "facturo.banking",
+    "facturo.accounting",
     "facturo.portal",
     "facturo.api",
     "facturo.jobs",

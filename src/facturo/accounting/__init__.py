@@ -1,0 +1,1 @@
+"""Accounting: the double-entry ledger fed by business events (docs/accounting.md)."""

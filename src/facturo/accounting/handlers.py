@@ -1,0 +1,532 @@
+"""Automatic posting: every business event becomes its entry in the same transaction.
+
+Subscribed in ``AccountingConfig.ready()``. A handler that raises rolls the business
+operation back (an invoice dated inside a closed period is not issued and its number is
+given back). Documents or payments in another currency than the books' are not posted:
+they are listed as ``Unposted`` for the accountant, and the operation goes on.
+
+Payments (docs/accounting.md, « Entries per business event »):
+- recorded (any method, SEPA direct debits included while pending: the bank credits the
+  collection on its date and a return comes back as its own debit): D 512 / C 4197, plus
+  D 627 / C 512 for the provider's fees;
+- each allocation to an invoice: D 4197 / C 411, VAT on receipts released;
+- an allocation undone (by hand, by a credit note, by a return): D 411 / C 4197;
+- refunded: D 4197 / C 512; returned: D 4197 / C 512 (its allocations were undone first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import replace
+from decimal import Decimal
+
+from facturo.banking import events as bank_events
+from facturo.core.document import TypeCode, from_dict
+from facturo.core.errors import BusinessError
+from facturo.core.ledger import (
+    EntryLine,
+    JournalEntry,
+    SourceRef,
+    check_account_number,
+    reverse_entry,
+)
+from facturo.core.ledger_postings import (
+    BankAccount,
+    CreditedInvoice,
+    CustomerAccount,
+    ReceiptsVat,
+    Settlement,
+    allocation_reversed_entry,
+    bank_fee_entry,
+    credit_applied_entry,
+    document_posting,
+    payment_entry,
+    payment_returned_entry,
+    refund_entry,
+    write_off_entry,
+)
+from facturo.foundation import events
+from facturo.invoicing.events import InvoiceIssued
+from facturo.invoicing.models import Invoice
+from facturo.payments import events as pay_events
+from facturo.payments.models import Allocation, Payment, Refund
+
+from . import models as m
+from .posting import (
+    Books,
+    books_for,
+    check_open,
+    customer_code,
+    letter_invoice,
+    local_today,
+    lock_state,
+    post,
+    record_unposted,
+    unletter_invoice,
+)
+
+SYSTEM = "system"
+
+
+def _vat_json(vat: ReceiptsVat) -> dict[str, str]:
+    return {str(rate): str(amount) for rate, amount in vat.pending if amount}
+
+
+def _vat_of(led: m.InvoiceLedger) -> ReceiptsVat:
+    return ReceiptsVat(
+        led.total,
+        tuple(sorted((Decimal(r), Decimal(a)) for r, a in (led.pending_vat or {}).items())),
+    )
+
+
+def _customer(led: m.InvoiceLedger) -> CustomerAccount:
+    return CustomerAccount(led.customer_code, led.customer_name, "FR")
+
+
+def _settlement(led: m.InvoiceLedger, amount: Decimal) -> Settlement:
+    vat = _vat_of(led)
+    return Settlement(led.number, amount, None if vat.is_empty else vat, paid_before=led.paid)
+
+
+def _line_accounts(invoice_id: uuid.UUID) -> dict[int, str]:
+    """Lines carrying their own revenue account (copied from the product, or typed): it
+    wins over the mapping rules. One query; positions are 1-based as in the document."""
+    from facturo.invoicing.models import InvoiceLine
+
+    codes = (
+        InvoiceLine.objects.filter(invoice_id=invoice_id)
+        .order_by("position", "id")
+        .values_list("account_code", flat=True)
+    )
+    return {i: code for i, code in enumerate(codes, start=1) if code and _pcg(code)}
+
+
+def _pcg(code: str) -> bool:
+    try:
+        check_account_number(code)
+    except BusinessError:
+        return False
+    return True
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def on_invoice_issued(event: InvoiceIssued) -> None:
+    org_id = event.organization_id
+    state = lock_state(org_id)
+    inv = Invoice.objects.only(
+        "id", "snapshot", "customer_id", "credited_invoice_id", "kind", "issue_date", "number"
+    ).get(pk=event.invoice_id)
+    assert inv.issue_date is not None
+    check_open(state, inv.issue_date)
+    books = books_for(state)
+    doc = from_dict(inv.snapshot or {})
+    if doc.currency != books.currency:
+        record_unposted(
+            org_id,
+            event.kind,
+            str(inv.id),
+            event.number,
+            f"{doc.currency} document in {books.currency} books: post it by hand",
+        )
+        return
+    settings = books.settings
+    line_accounts = _line_accounts(inv.id)
+    customer = CustomerAccount(
+        customer_code(inv.customer_id), doc.buyer.name[:200] or "-", doc.buyer.address.country_code
+    )
+    credited_led: m.InvoiceLedger | None = None
+    credited: CreditedInvoice | None = None
+    if doc.type_code == TypeCode.CREDIT_NOTE and inv.credited_invoice_id:
+        credited_led = (
+            m.InvoiceLedger.objects.select_for_update().filter(pk=inv.credited_invoice_id).first()
+        )
+        if credited_led is not None:
+            credited = CreditedInvoice(_vat_of(credited_led), credited_led.paid)
+    entry, vat = document_posting(
+        doc,
+        customer,
+        settings,
+        journal=books.sales,
+        credited=credited,
+        book_currency=books.currency,
+        line_accounts=line_accounts,
+    )
+    tag = inv.credited_invoice_id or inv.id
+    if entry is not None:
+        post(state, books, entry, source_id=str(inv.id), invoice_id=tag, posted_by=SYSTEM)
+    if doc.type_code != TypeCode.CREDIT_NOTE:
+        m.InvoiceLedger.objects.create(
+            invoice_id=inv.id,
+            organization_id=org_id,
+            number=doc.number,
+            issue_date=doc.issue_date,
+            customer_code=customer.code,
+            customer_name=customer.name,
+            total=doc.totals.tax_inclusive,
+            pending_vat=_vat_json(vat),
+        )
+        return
+    if credited_led is not None:
+        after = _vat_of(credited_led).minus(vat)
+        credited_led.total = after.total
+        credited_led.pending_vat = _vat_json(after)
+        credited_led.save(update_fields=["total", "pending_vat"])
+        # Payments kept part of a reversed allocation without an event: post it here.
+        _sweep_allocations(state, books, credited_led)
+        letter_invoice(state, credited_led.invoice_id, doc.issue_date)
+
+
+def _sweep_allocations(state: m.LedgerState, books: Books, led: m.InvoiceLedger) -> None:
+    posted = set(
+        m.PostedAllocation.objects.filter(invoice_id=led.invoice_id).values_list(
+            "allocation_id", flat=True
+        )
+    )
+    for row in Allocation.objects.filter(invoice_id=led.invoice_id, reversed_at__isnull=True):
+        if row.pk not in posted:
+            _post_allocation(state, books, row, led)
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+def _payment_customer(payment: Payment) -> CustomerAccount:
+    name = (
+        payment.customer.name
+        if hasattr(payment, "customer")
+        else payment.customer_id.hex  # pragma: no cover
+    )
+    return CustomerAccount(customer_code(payment.customer_id), name[:200] or "-", "FR")
+
+
+def _payment_ref(payment: Payment) -> str:
+    return (payment.reference or f"PAY-{payment.pk.hex[-8:].upper()}")[:100]
+
+
+def on_payment_recorded(event: pay_events.PaymentRecorded) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    payment = Payment.objects.select_related("customer").get(pk=event.payment_id)
+    if payment.currency != books.currency:
+        record_unposted(
+            event.organization_id,
+            "payment",
+            str(payment.pk),
+            _payment_ref(payment),
+            f"{payment.currency} payment in {books.currency} books",
+        )
+        return
+    ref = _payment_ref(payment)
+    entry = payment_entry(
+        reference=ref,
+        received_on=payment.received_on,
+        amount=payment.amount,
+        customer=_payment_customer(payment),
+        bank=books.bank,
+        settings=books.settings,
+        currency=payment.currency,
+    )
+    post(state, books, entry, source_id=str(payment.pk), posted_by=SYSTEM)
+    if payment.fees:
+        fee = bank_fee_entry(
+            reference=ref,
+            on=payment.received_on,
+            amount=payment.fees,
+            label=f"Frais {payment.get_method_display()}",
+            bank=books.bank,
+            settings=books.settings,
+            currency=payment.currency,
+        )
+        post(state, books, fee, source_id=str(payment.pk), posted_by=SYSTEM)
+
+
+def _allocation_date(state: m.LedgerState, payment: Payment, led: m.InvoiceLedger) -> dt.date:
+    on = max(payment.received_on, led.issue_date)
+    if state.locked_through and on <= state.locked_through:
+        on = max(local_today(), on)
+    return on
+
+
+def _post_allocation(
+    state: m.LedgerState, books: Books, row: Allocation, led: m.InvoiceLedger
+) -> None:
+    payment = Payment.objects.select_related("customer").get(pk=row.payment_id)
+    entry = credit_applied_entry(
+        reference=_payment_ref(payment),
+        on=_allocation_date(state, payment, led),
+        customer=_customer(led),
+        settlements=[_settlement(led, row.amount)],
+        settings=books.settings,
+        currency=books.currency,
+        journal=books.misc,
+    )
+    post(state, books, entry, source_id=str(row.pk), invoice_id=led.invoice_id, posted_by=SYSTEM)
+    led.paid += row.amount
+    led.save(update_fields=["paid"])
+    m.PostedAllocation.objects.create(
+        allocation_id=row.pk,
+        organization_id=row.organization_id,
+        invoice_id=led.invoice_id,
+        amount=row.amount,
+    )
+
+
+def on_allocation_changed(event: pay_events.AllocationChanged) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    led = m.InvoiceLedger.objects.select_for_update().filter(pk=event.invoice_id).first()
+    if led is None:  # the invoice was not posted (foreign currency, before the ledger)
+        return
+    if not event.reversed:
+        if m.PostedAllocation.objects.filter(pk=event.allocation_id).exists():
+            return
+        row = Allocation.objects.get(pk=event.allocation_id)
+        _post_allocation(state, books, row, led)
+        return
+    done = m.PostedAllocation.objects.select_for_update().filter(
+        pk=event.allocation_id, reversed=False
+    )
+    posted = done.first()
+    if posted is None:
+        return
+    entry = allocation_reversed_entry(
+        reference=f"{led.number} désimputation",
+        on=max(local_today(), led.issue_date),
+        customer=_customer(led),
+        settlements=[
+            Settlement(
+                led.number,
+                posted.amount,
+                None if _vat_of(led).is_empty else _vat_of(led),
+                paid_before=led.paid,
+            )
+        ],
+        settings=books.settings,
+        currency=books.currency,
+        journal=books.misc,
+    )
+    post(
+        state,
+        books,
+        entry,
+        source_id=str(event.allocation_id),
+        invoice_id=led.invoice_id,
+        posted_by=SYSTEM,
+    )
+    led.paid -= posted.amount
+    led.save(update_fields=["paid"])
+    done.update(reversed=True)
+
+
+def on_status_changed(event: pay_events.InvoicePaymentStatusChanged) -> None:
+    if event.new_status == "paid":
+        state = lock_state(event.organization_id)
+        letter_invoice(state, event.invoice_id, local_today())
+    elif event.old_status == "paid":
+        unletter_invoice(event.organization_id, event.invoice_id)
+
+
+def on_payment_refunded(event: pay_events.PaymentRefunded) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    refund = Refund.objects.select_related("payment__customer").get(pk=event.refund_id)
+    if refund.payment.currency != books.currency:
+        return
+    entry = refund_entry(
+        reference=(refund.reference or f"REM-{refund.pk.hex[-8:].upper()}")[:100],
+        on=refund.refunded_on,
+        customer=_payment_customer(refund.payment),
+        amount=refund.amount,
+        bank=books.bank,
+        settings=books.settings,
+        currency=books.currency,
+    )
+    post(state, books, entry, source_id=str(refund.pk), posted_by=SYSTEM)
+
+
+def on_payment_returned(event: pay_events.PaymentReturned) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    payment = Payment.objects.select_related("customer").get(pk=event.payment_id)
+    if payment.currency != books.currency:
+        return
+    if not m.Entry.objects.filter(
+        organization_id=event.organization_id, source_kind="payment", source_id=str(payment.pk)
+    ).exists():
+        return  # never posted
+    # Its allocations were undone (AllocationChanged) before: the money left the credit.
+    entry = payment_returned_entry(
+        reference=_payment_ref(payment),
+        on=max(local_today(), payment.received_on),
+        customer=_payment_customer(payment),
+        amount=payment.amount,
+        bank=books.bank,
+        settings=books.settings,
+        currency=books.currency,
+    )
+    post(state, books, entry, source_id=str(payment.pk), posted_by=SYSTEM)
+
+
+# --- banking ---------------------------------------------------------------------------------
+
+
+def _reverse_source(
+    state: m.LedgerState, books: Books, kind: str, source_id: str, on: dt.date
+) -> m.Entry | None:
+    """Post the reversal of the latest entry of that source not reversed yet."""
+    rows = m.Entry.objects.filter(
+        organization_id=state.organization_id, source_kind=kind, source_id=source_id
+    ).order_by("-number")
+    for row in rows:
+        if not m.Entry.objects.filter(reverses=row).exists():
+            original = stored_entry(row)
+            rev = reverse_entry(original, on=max(on, row.date))
+            first_invoice = next(
+                (line.invoice_id for line in row.lines.all() if line.invoice_id), None
+            )
+            return post(
+                state,
+                books,
+                rev,
+                source_id=source_id,
+                source_kind="reversal",
+                invoice_id=first_invoice,
+                reverses=row,
+                posted_by=SYSTEM,
+            )
+    return None
+
+
+def stored_entry(row: m.Entry) -> JournalEntry:
+    """A stored entry as a ``core.ledger.JournalEntry`` (lettering included)."""
+    from facturo.core.ledger import Journal
+
+    return JournalEntry(
+        journal=Journal(row.journal_code, row.journal_label),
+        date=row.date,
+        label=row.label,
+        piece_ref=row.piece_ref,
+        piece_date=row.piece_date,
+        currency=row.currency,
+        source=SourceRef(row.source_kind, row.source_id),
+        lines=tuple(
+            EntryLine(
+                account=x.account,
+                account_label=x.account_label,
+                debit=x.debit,
+                credit=x.credit,
+                label=x.label,
+                auxiliary=x.auxiliary,
+                auxiliary_label=x.auxiliary_label,
+                lettering=x.lettering,
+                lettering_date=x.lettering_date,
+            )
+            for x in row.lines.all()
+        ),
+    )
+
+
+def _bank(books: Books, bank_account_id: uuid.UUID | None) -> BankAccount:
+    if bank_account_id and bank_account_id in books.bank_accounts:
+        return books.bank_accounts[bank_account_id]
+    return books.bank
+
+
+def on_write_off(event: bank_events.WriteOffRecorded) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    source = str(event.bank_line_id)
+    led = m.InvoiceLedger.objects.select_for_update().filter(pk=event.invoice_id).first()
+    if event.currency != books.currency or led is None:
+        return
+    if event.reversed:
+        if _reverse_source(state, books, "write_off", source, local_today()) is not None:
+            led.paid -= event.amount
+            led.save(update_fields=["paid"])
+        return
+    settings = books.settings
+    if event.account:
+        settings = replace(settings, write_off_loss=check_account_number(event.account))
+    entry = write_off_entry(
+        reference=led.number,
+        on=max(local_today(), led.issue_date),
+        customer=_customer(led),
+        settlement=_settlement(led, event.amount),
+        settings=settings,
+        currency=books.currency,
+        journal=books.misc,
+    )
+    post(state, books, entry, source_id=source, invoice_id=led.invoice_id, posted_by=SYSTEM)
+    led.paid += event.amount
+    led.save(update_fields=["paid"])
+
+
+def on_bank_fee(event: bank_events.BankFeeRecorded) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    source = str(event.bank_line_id)
+    if event.currency != books.currency:
+        return
+    on = local_today()
+    if event.reversed:
+        _reverse_source(state, books, "bank_fee", source, on)
+        return
+    settings = books.settings
+    if event.account:
+        settings = replace(settings, bank_fees=check_account_number(event.account))
+    entry = bank_fee_entry(
+        reference=f"BANK-{event.bank_line_id.hex[-8:].upper()}",
+        on=on,
+        amount=event.amount,
+        bank=_bank(books, getattr(event, "bank_account_id", None)),
+        settings=settings,
+        currency=books.currency,
+    )
+    post(state, books, entry, source_id=source, posted_by=SYSTEM)
+
+
+def on_expense(event: bank_events.ExpenseRecorded) -> None:
+    state = lock_state(event.organization_id)
+    books = books_for(state)
+    source = str(event.bank_line_id)
+    if event.currency != books.currency:
+        return
+    on = event.booking_date or local_today()
+    if event.reversed:
+        _reverse_source(state, books, "expense", source, on)
+        return
+    account = check_account_number(event.account, field_name="account")
+    bank = _bank(books, getattr(event, "bank_account_id", None))
+    label = (event.label or "Dépense")[:200]
+    entry = JournalEntry(
+        journal=bank.journal,
+        date=on,
+        label=label,
+        piece_ref=f"BANK-{event.bank_line_id.hex[-8:].upper()}",
+        piece_date=on,
+        lines=(
+            EntryLine(account, books.settings.label(account), debit=event.amount),
+            EntryLine(bank.account, books.settings.label(bank.account), credit=event.amount),
+        ),
+        currency=books.currency,
+        source=SourceRef("expense", source),
+    )
+    post(state, books, entry, source_id=source, posted_by=SYSTEM)
+
+
+def subscribe_all() -> None:
+    events.subscribe(InvoiceIssued, on_invoice_issued)
+    events.subscribe(pay_events.PaymentRecorded, on_payment_recorded)
+    events.subscribe(pay_events.AllocationChanged, on_allocation_changed)
+    events.subscribe(pay_events.InvoicePaymentStatusChanged, on_status_changed)
+    events.subscribe(pay_events.PaymentRefunded, on_payment_refunded)
+    events.subscribe(pay_events.PaymentReturned, on_payment_returned)
+    events.subscribe(bank_events.WriteOffRecorded, on_write_off)
+    events.subscribe(bank_events.BankFeeRecorded, on_bank_fee)
+    events.subscribe(bank_events.ExpenseRecorded, on_expense)
+
+
+__all__ = ["BusinessError", "subscribe_all"]
