@@ -3,12 +3,101 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch, QuerySet
+
+from facturo.core.money import ZERO
 from facturo.invoicing.models import Invoice
+from facturo.organizations.context import Ctx, Perm
 
 from . import services
-from .models import Mandate, ProviderSettings, SepaCreditor
+from .models import (
+    Allocation,
+    AutoPayRequest,
+    DebitBatch,
+    DebitItem,
+    Mandate,
+    Payment,
+    PaymentStatus,
+    ProviderSettings,
+    Refund,
+    SepaCreditor,
+)
+
+
+def payments_with_details(ctx: Ctx) -> QuerySet[Payment]:
+    """The organization's payments, latest first, with customer, allocations (and their
+    invoices) and refunds prefetched: a page of any length is four queries."""
+    ctx.require(Perm.VIEW)
+    return (
+        Payment.objects.filter(organization=ctx.organization)
+        .select_related("customer")
+        .prefetch_related(
+            Prefetch("allocations", queryset=Allocation.objects.select_related("invoice")),
+            Prefetch("refunds", queryset=Refund.objects.all()),
+        )
+        .order_by("-received_on", "-created_at")
+    )
+
+
+def left_of(
+    payment: Payment, allocations: Iterable[Allocation], refunds: Iterable[Refund]
+) -> Decimal:
+    """:func:`services.unallocated` from rows already loaded."""
+    if payment.status == PaymentStatus.RETURNED:
+        return ZERO
+    used = sum((a.amount for a in allocations if a.reversed_at is None), ZERO)
+    return payment.amount - used - sum((r.amount for r in refunds), ZERO)
+
+
+def mandates(ctx: Ctx) -> QuerySet[Mandate]:
+    ctx.require(Perm.VIEW)
+    return Mandate.objects.filter(organization=ctx.organization).select_related("customer")
+
+
+def batches(ctx: Ctx) -> QuerySet[DebitBatch]:
+    ctx.require(Perm.VIEW)
+    return DebitBatch.objects.filter(organization=ctx.organization).order_by("-created_at")
+
+
+def batch_items(batch: DebitBatch) -> QuerySet[DebitItem]:
+    return (
+        DebitItem.objects.filter(batch=batch)
+        .select_related("mandate", "payment", "payment__customer")
+        .order_by("id")
+    )
+
+
+def auto_pay_requests(ctx: Ctx) -> QuerySet[AutoPayRequest]:
+    ctx.require(Perm.VIEW)
+    return (
+        AutoPayRequest.objects.filter(organization=ctx.organization)
+        .select_related("invoice", "invoice__customer")
+        .order_by("-created_at")
+    )
+
+
+def provider_settings(ctx: Ctx, provider: str = "stripe") -> ProviderSettings | None:
+    ctx.require(Perm.MANAGE_ORGANIZATION)
+    return ProviderSettings.objects.filter(organization=ctx.organization, provider=provider).first()
+
+
+def open_invoices(ctx: Ctx, customer_id: Any) -> list[tuple[Invoice, Decimal]]:
+    """A customer's invoices that still owe something, oldest first, with what they owe."""
+    ctx.require(Perm.VIEW)
+    rows = list(
+        Invoice.objects.filter(
+            organization=ctx.organization,
+            customer_id=customer_id,
+            kind__in=services.PAYABLE_KINDS,
+            status__in=services.OPEN_STATUSES,
+        ).order_by("due_date", "number")
+    )
+    due = services.amounts_due(rows)
+    return [(i, due[i.pk]) for i in rows if due[i.pk] > 0]
 
 
 def invoice_balance(invoice: Invoice) -> services.InvoiceBalance:

@@ -181,9 +181,9 @@ def get_payment(ctx: Ctx, payment_id: Any, *, lock: bool = False) -> Payment:
     return _get(Payment, ctx, payment_id, "payment.not_found", _("No such payment."), lock=lock)
 
 
-def _payable_invoice(ctx: Ctx, invoice_id: Any) -> Invoice:
+def _payable_invoice(ctx: Ctx, invoice_id: Any, *, lock: bool = True) -> Invoice:
     invoice: Invoice = _get(
-        Invoice, ctx, invoice_id, "invoice.not_found", _("No such invoice."), lock=True
+        Invoice, ctx, invoice_id, "invoice.not_found", _("No such invoice."), lock=lock
     )
     if invoice.kind not in PAYABLE_KINDS or invoice.status == Status.DRAFT:
         raise BusinessError(
@@ -341,7 +341,7 @@ def allocate(
                     left -= part
             return rows
         for position, (invoice_id, raw) in enumerate(allocations, start=1):
-            invoice = _payable_invoice(ctx, invoice_id)
+            invoice = _payable_invoice(ctx, invoice_id, lock=False)  # locked above
             amount = _amount(raw, payment.currency, f"allocations.{position}.amount")
             rows.append(_allocate_one(ctx, payment, invoice, amount, left))
             left -= amount
