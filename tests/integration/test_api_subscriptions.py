@@ -135,7 +135,7 @@ def test_subscription_lifecycle(engine: str) -> None:
 
         # pause, resume, cancel
         paused = api.post(f"/subscriptions/{sub['id']}/pause", {"on": "2027-01-20"}).json()
-        assert paused["status"] == "paused"
+        assert paused["status"] == "active"  # scheduled: it pauses on 20 January
         assert paused["pauses"] == [["2027-01-20", None]]
         assert_problem(api.post(f"/subscriptions/{sub['id']}/pause", {}), 409)
         resumed = api.post(f"/subscriptions/{sub['id']}/resume", {"on": "2027-03-01"}).json()
@@ -152,9 +152,11 @@ def test_subscription_lifecycle(engine: str) -> None:
 def test_usage_is_idempotent_by_client_id(engine: str) -> None:
     _org, _ctx, api = owner_api()
     customer = create_customer(api)["id"]
-    sub = create_subscription(api, customer, start="2027-01-01")
+    sub = create_subscription(api, customer, start="2027-01-01", lines=[
+        sub_line("30.00"), sub_line("0.10", "Appels API", pricing="unit", metric="api_calls")])  # fmt: skip
     path = f"/subscriptions/{sub['id']}/usage"
-    body = {"client_id": "evt-1", "quantity": "12.5", "occurred_on": "2027-01-03"}
+    body = {"client_id": "evt-1", "quantity": "12.5", "occurred_on": "2027-01-03",
+            "metric": "api_calls"}  # fmt: skip
     first = api.post(path, body)
     assert first.status_code == 201, first.content
     assert first.json()["quantity"] == "12.5"

@@ -23,9 +23,11 @@ from facturo.organizations.context import Ctx
 from facturo.subscriptions import billing, selectors
 from facturo.subscriptions import services as subs
 from facturo.subscriptions.models import (
+    AutoPay,
     BillingRun,
     IssueMode,
     Plan,
+    Pricing,
     ProrationMode,
     Subscription,
     SubscriptionStatus,
@@ -53,13 +55,23 @@ TimingName = Literal["advance", "arrears"]
 StatusName = Literal["active", "paused", "cancelled", "ended"]
 IssueModeName = Literal["issue", "draft"]
 ProrationModeName = Literal["invoice_now", "next_invoice", "none"]
+AutoPayName = Literal["none", "sepa", "card"]
+PricingName = Literal["fixed", "unit", "tiered", "volume"]
 MAX_LINES = 100
 assert set(IssueModeName.__args__) == set(IssueMode.values)  # type: ignore[attr-defined]
 assert set(ProrationModeName.__args__) == set(ProrationMode.values)  # type: ignore[attr-defined]
 assert set(StatusName.__args__) == set(SubscriptionStatus.values)  # type: ignore[attr-defined]
+assert set(AutoPayName.__args__) == set(AutoPay.values)  # type: ignore[attr-defined]
+assert set(PricingName.__args__) == set(Pricing.values)  # type: ignore[attr-defined]
 
 
 # --- output ----------------------------------------------------------------------------------
+
+
+class TierOut(Schema):
+    up_to: DecimalOut | None = Field(description="Inclusive upper bound; null: no bound.")
+    unit_price: DecimalOut
+    flat_fee: DecimalOut
 
 
 class PlanLineOut(Schema):
@@ -73,6 +85,9 @@ class PlanLineOut(Schema):
     unit_code: str
     vat_category: str
     vat_rate: DecimalOut
+    pricing: str = Field(description="fixed, or metered: unit, tiered, volume.")
+    metric: str = Field(description="The usage a metered line bills (usage records' metric).")
+    tiers: list[TierOut]
 
 
 class SubscriptionLineOut(PlanLineOut):
@@ -121,6 +136,7 @@ class SubscriptionOut(ScheduleOut):
     proration_mode: str
     send_email: bool
     owner_email: str
+    auto_pay: str = Field(description="none, sepa (direct debit) or card (Stripe).")
     last_period_start: dt.date | None
     last_period_end: dt.date | None
     next_invoice_date: dt.date | None = Field(description="Null: nothing more to bill.")
@@ -165,7 +181,15 @@ class ChangeOut(Schema):
     period_end: dt.date | None
     adjustments: list[AdjustmentOut] = Field(description="Per VAT rate, excl. VAT.")
     total: DecimalOut
-    action: Literal["invoice", "credit_note", "next_invoice", "none", "in_next_period"]
+    action: Literal[
+        "invoice",
+        "credit_note",
+        "next_invoice",
+        "invoice_and_credit_note",
+        "next_invoice_and_credit_note",
+        "none",
+        "in_next_period",
+    ]
 
 
 class UsageOut(Schema):
@@ -174,6 +198,7 @@ class UsageOut(Schema):
     client_id: str
     quantity: DecimalOut
     occurred_on: dt.date
+    metric: str
     created_at: dt.datetime
     created: bool = Field(description="False: this client id was already recorded.")
 
@@ -258,6 +283,11 @@ def _line_out(line: Any) -> dict[str, Any]:
         "unit_code": line.unit_code,
         "vat_category": line.vat_category,
         "vat_rate": plain(line.vat_rate),
+        "pricing": line.pricing,
+        "metric": line.metric,
+        "tiers": [
+            {"up_to": t[0], "unit_price": t[1], "flat_fee": t[2]} for t in (line.tiers or [])
+        ],
     }
 
 
@@ -282,7 +312,7 @@ def subscription_out(sub: Subscription, today: dt.date) -> dict[str, Any]:
         **{k: getattr(sub, k) for k in (
             "id", "name", "status", "customer_id", "plan_id", "currency", "start_date",
             "trial_end", "ends_on", "max_periods", "issue_mode", "proration_mode", "send_email",
-            "owner_email", "last_period_start", "last_period_end", "next_invoice_date",
+            "owner_email", "auto_pay", "last_period_start", "last_period_end", "next_invoice_date",
             "periods_billed", "cancelled_at", "created_at")},
         "customer_name": sub.customer.name,
         "pauses": [[dt.date.fromisoformat(a), dt.date.fromisoformat(b) if b else None]
@@ -318,6 +348,12 @@ def _amounts(values: dict[str, Decimal]) -> list[dict[str, str]]:
 # --- input -----------------------------------------------------------------------------------
 
 
+class TierIn(Input):
+    up_to: Quantity | None = Field(None, description="Inclusive upper bound; null: no bound.")
+    unit_price: UnitPrice
+    flat_fee: UnitPrice = optional(description="Added once when the tier is reached.")
+
+
 class PlanLineIn(Input):
     """A line; with ``product_id``, omitted fields come from the product, and without
     ``unit_price`` the product's catalog price applies at each billing."""
@@ -329,6 +365,14 @@ class PlanLineIn(Input):
     unit_price: UnitPrice = optional(description="Unit price excluding VAT.")
     vat_category: VatCategoryCode = optional()
     vat_rate: Percent = optional(description="Percent, e.g. 20 or 5.5. Default 20.")
+    pricing: PricingName = optional(
+        description="fixed (default): quantity × price each period; unit, tiered, volume: "
+        "metered, the usage recorded is billed in arrears."
+    )
+    metric: str = optional(max_length=50, description="Metered: the usage's metric name.")
+    tiers: list[TierIn] = optional(
+        max_length=20, description="Tiered / volume: tiers in order, the last without up_to."
+    )
 
 
 class SubscriptionLineIn(PlanLineIn):
@@ -371,6 +415,20 @@ class SubscriptionIn(ScheduleIn):
     proration_mode: ProrationModeName = optional()
     send_email: bool = optional()
     owner_email: str = optional(max_length=254, description="Sales rep copied on invoices.")
+    auto_pay: AutoPayName = optional(
+        description="Collect each issued invoice automatically: none (default), sepa, card."
+    )
+
+
+class SubscriptionPatch(Input):
+    name: str = optional(max_length=200)
+    ends_on: dt.date | None = optional(description="Exclusive end date; null: never.")
+    max_periods: int | None = optional(ge=1, le=10_000, description="Null: no limit.")
+    issue_mode: IssueModeName = optional()
+    proration_mode: ProrationModeName = optional()
+    send_email: bool = optional()
+    owner_email: str = optional(max_length=254)
+    auto_pay: AutoPayName = optional()
 
 
 class DayIn(Input):
@@ -391,6 +449,7 @@ class UsageIn(Input):
     client_id: str = Field(min_length=1, max_length=100, description="Your id: idempotency.")
     quantity: Quantity
     occurred_on: dt.date
+    metric: str = optional(max_length=50, description="The metered line's metric, if named.")
 
 
 class BillingRunIn(Input):
@@ -478,7 +537,7 @@ def list_subscriptions(request: HttpRequest,
     qs = selectors.subscriptions(ctx, status=filters.status or "", customer_id=filters.customer_id,
                                  plan_id=filters.plan_id, search=filters.search)  # fmt: skip
     today = selectors.organization_today(ctx)
-    return _page(qs.prefetch_related("lines__product"), filters,
+    return _page(qs, filters,
                  lambda sub: subscription_out(sub, today))  # fmt: skip
 
 
@@ -499,6 +558,15 @@ def create_subscription(request: HttpRequest, payload: SubscriptionIn) -> Status
             summary="Get a subscription")  # fmt: skip
 def get_subscription(request: HttpRequest, subscription_id: uuid.UUID) -> dict[str, Any]:
     return _subscription(ctx_of(request), subscription_id)
+
+
+@router.patch("/subscriptions/{subscription_id}", response=SubscriptionOut,
+              summary="Change a subscription's name, settings or end")  # fmt: skip
+def update_subscription(request: HttpRequest, subscription_id: uuid.UUID,
+                        payload: SubscriptionPatch) -> dict[str, Any]:  # fmt: skip
+    ctx = ctx_of(request)
+    subs.update_subscription(ctx, subscription_id, **payload.model_dump(exclude_unset=True))
+    return _subscription(ctx, subscription_id)
 
 
 @router.get("/subscriptions/{subscription_id}/periods", response=PeriodPage,
@@ -576,10 +644,12 @@ def record_usage(request: HttpRequest, subscription_id: uuid.UUID, payload: Usag
     record: UsageRecord
     record, created = subs.record_usage(ctx_of(request), subscription_id,
                                         client_id=payload.client_id, quantity=payload.quantity,
-                                        occurred_on=payload.occurred_on)  # fmt: skip
+                                        occurred_on=payload.occurred_on,
+                                        metric=payload.metric or "")  # fmt: skip
     body = {"id": record.pk, "subscription_id": record.subscription_id,
             "client_id": record.client_id, "quantity": plain(record.quantity),
-            "occurred_on": record.occurred_on, "created_at": record.created_at,
+            "occurred_on": record.occurred_on, "metric": record.metric,
+            "created_at": record.created_at,
             "created": created}  # fmt: skip
     return Status(201 if created else 200, body)
 

@@ -81,9 +81,17 @@ def stub(amount: Decimal, days: int, full_days: int, currency: str) -> Decimal:
 
 
 def change_adjustment(
-    old: Decimal, new: Decimal, period: tuple[date, date], change: date, currency: str
+    old: Decimal,
+    new: Decimal,
+    period: tuple[date, date],
+    change: date,
+    currency: str,
+    until: date | None = None,
 ) -> Decimal:
     """What a change on ``change`` costs (positive) or gives back (negative) for a period
-    already billed at ``old``; the full-period price becomes ``new`` from that day."""
-    rest = (change, period[1])
+    already billed at ``old``; the full-period price becomes ``new`` from that day.
+
+    ``period`` is the *natural* period the prices are for; a billed stub ending before it
+    (an end date cut it) passes its end as ``until``, so only the billed days count."""
+    rest = (change, until or period[1])
     return piece(new, period, rest, currency) - piece(old, period, rest, currency)

@@ -27,14 +27,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from facturo.audit.services import Actor
+from facturo.core import metered as core_metered
 from facturo.core import proration
 from facturo.core.errors import BusinessError, _
 from facturo.core.money import ZERO
-from facturo.core.recurrence import Period
+from facturo.core.recurrence import Period, Timing
 from facturo.core.tax import VatCategory
 from facturo.core.totals import LineInput, compute_totals
 from facturo.foundation import events
@@ -50,11 +51,21 @@ from .models import (
     BillingRun,
     IssueMode,
     PeriodStatus,
+    Pricing,
     RunStatus,
     Subscription,
+    SubscriptionLine,
     SubscriptionStatus,
+    UsageRecord,
 )
-from .services import _prorata_text, full_amount, rule_of, schedule_of
+from .services import (
+    _prorata_text,
+    advance_to,
+    full_amount,
+    line_price,
+    rule_of,
+    schedule_of,
+)
 
 CHUNK = 50
 LEASE = dt.timedelta(minutes=5)
@@ -152,13 +163,93 @@ def _release(ids: list[Any], worker: str) -> None:
     )
 
 
-def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
-    """The lines of a period: each line version, pro rata of the days it applied, plus the
-    charges waiting for this invoice."""
-    natural = rule_of(sub).natural_period(period.start)
-    lines: list[dict[str, Any]] = []
+def usage_cutoff(sub: Subscription, period: Period) -> dt.date:
+    """Usage is billed in arrears: an invoice bills the usage that occurred before its
+    period's invoice date (in advance: before the period starts; in arrears: before it
+    ends), whatever was not billed yet — usage recorded late goes on the next invoice."""
+    return period.end if sub.timing == Timing.ARREARS else period.start
+
+
+def _usage_qs(sub: Subscription, period: Period) -> Any:
+    return UsageRecord.objects.filter(
+        subscription=sub, billed_in__isnull=True, occurred_on__lt=usage_cutoff(sub, period)
+    )
+
+
+def usage_lines(
+    sub: Subscription, period: Period, lines: list[SubscriptionLine]
+) -> list[dict[str, Any]]:
+    """Invoice lines for the metered usage not billed yet (see :func:`usage_cutoff`): per
+    metric, the version of its line in force on the last day of usage, priced by unit,
+    tiered or volume (``core.metered``)."""
+    metered_lines = [x for x in lines if x.pricing != Pricing.FIXED]
+    if not metered_lines:
+        return []
+    cutoff = usage_cutoff(sub, period)
+    totals = dict(
+        _usage_qs(sub, period)
+        .values("metric")
+        .annotate(q=Sum("quantity"))
+        .values_list("metric", "q")
+    )
     language = sub.customer.language
-    for line in sub.lines.select_related("product").order_by("position", "id"):
+    out: list[dict[str, Any]] = []
+    for metric, quantity in sorted(totals.items()):
+        versions = [x for x in metered_lines if x.metric == metric]
+        if not versions or not quantity:
+            continue
+        in_force = [x for x in versions if x.starts_on is None or x.starts_on < cutoff]
+        line = max(in_force or versions, key=lambda x: (x.starts_on or dt.date.min, x.pk or 0))
+        tiers = core_metered.parse_tiers(line.tiers) if line.tiers else []
+        pieces = core_metered.pieces(
+            line.pricing, Decimal(quantity), line_price(line), tiers, sub.currency
+        )
+        for p in pieces:
+            out.append(
+                {
+                    "description": _usage_text(line.description, p, line.pricing, language),
+                    "quantity": p.quantity,
+                    "unit_price": p.unit_price,
+                    "unit_code": "C62" if p.flat else line.unit_code,
+                    "vat_category": line.vat_category,
+                    "vat_rate": line.vat_rate,
+                    "product_id": line.product_id,
+                }
+            )
+    return out
+
+
+def _usage_text(description: str, p: core_metered.Piece, pricing: str, language: str) -> str:
+    if pricing == Pricing.UNIT:
+        return description
+    last = "∞" if p.last is None else f"{p.last.normalize():f}"
+    first = f"{p.first.normalize():f}"
+    if language == "fr":
+        kind = "forfait palier" if p.flat else "palier"
+        text = f"{description} — {kind} {p.tier} ({first} à {last})"
+    else:
+        kind = "tier flat fee" if p.flat else "tier"
+        text = f"{description} — {kind} {p.tier} ({first} to {last})"
+    return text[:500]
+
+
+def invoice_lines(
+    sub: Subscription,
+    period: Period,
+    *,
+    with_pending: bool = True,
+    lines: list[SubscriptionLine] | None = None,
+) -> list[dict[str, Any]]:
+    """The lines of a period: each line version, pro rata of the days it applied, the
+    metered usage not billed yet, plus the charges waiting for this invoice."""
+    natural = rule_of(sub).natural_period(period.start)
+    out: list[dict[str, Any]] = []
+    language = sub.customer.language
+    if lines is None:
+        lines = list(sub.lines.select_related("product").order_by("position", "id"))
+    for line in lines:
+        if line.pricing != Pricing.FIXED:
+            continue
         start = max(period.start, line.starts_on or period.start)
         end = min(period.end, line.ends_on or period.end)
         if start >= end:
@@ -170,12 +261,10 @@ def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
             "product_id": line.product_id,
         }
         if (start, end) == natural:
-            from .services import line_price
-
             discount = line.discount_percent
             if line.discount_until is not None and period.start >= line.discount_until:
                 discount = ZERO
-            lines.append(
+            out.append(
                 {
                     **base,
                     "description": line.description,
@@ -189,7 +278,7 @@ def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
                 full_amount(line, sub.currency, period.start), natural, (start, end), sub.currency
             )
             if amount > 0:
-                lines.append(
+                out.append(
                     {
                         **base,
                         "description": _prorata_text(line.description, start, end, language),
@@ -198,17 +287,19 @@ def invoice_lines(sub: Subscription, period: Period) -> list[dict[str, Any]]:
                         "unit_code": "C62",
                     }
                 )
-    for charge in sub.pending_charges.filter(billed_in__isnull=True).order_by("id"):
-        lines.append(
-            {
-                "description": charge.description,
-                "quantity": "1",
-                "unit_price": charge.amount,
-                "vat_category": charge.vat_category,
-                "vat_rate": charge.vat_rate,
-            }
-        )
-    return lines
+    out.extend(usage_lines(sub, period, lines))
+    if with_pending:
+        for charge in sub.pending_charges.filter(billed_in__isnull=True).order_by("id"):
+            out.append(
+                {
+                    "description": charge.description,
+                    "quantity": "1",
+                    "unit_price": charge.amount,
+                    "vat_category": charge.vat_category,
+                    "vat_rate": charge.vat_rate,
+                }
+            )
+    return out
 
 
 def _period_text(period: Period, language: str) -> str:
@@ -219,16 +310,23 @@ def _period_text(period: Period, language: str) -> str:
 
 
 def bill_period(
-    sub_id: Any, run_date: dt.date, run: BillingRun | None, *, render: bool = False
+    sub_id: Any,
+    run_date: dt.date,
+    run: BillingRun | None,
+    *,
+    render: bool = False,
+    orgs: dict[Any, Organization] | None = None,
 ) -> Outcome | None:
-    """Bill the next due period of one subscription, in one transaction. None: nothing due."""
+    """Bill the next due period of one subscription, in one transaction. None: nothing due.
+
+    ``orgs`` caches organizations across the periods of a chunk (read-only here)."""
     with atomic():
         sub = Subscription.objects.select_for_update().select_related("customer").get(pk=sub_id)
         if sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED):
             return None
         period = schedule_of(sub).next_period(sub.last_period_start)
         if period is None or period.invoice_date > run_date:
-            _advance(sub, period)
+            _advance(sub, period, run_date)
             return None
         outcome = Outcome(
             sub.pk, period.start, period.end, "skipped", caught_up=period.invoice_date < run_date
@@ -237,16 +335,18 @@ def bill_period(
         if existing is not None and existing.status != PeriodStatus.FAILED:
             # billed by someone else (its transaction committed): just move on
             sub.last_period_start, sub.last_period_end = period.start, period.end
-            _advance(sub, schedule_of(sub).next_period(period.start))
+            _advance(sub, schedule_of(sub).next_period(period.start), run_date)
             return outcome
         record = existing or BillingPeriod(
-            organization_id=sub.organization_id,
-            subscription=sub,
-            period_start=period.start,
-            period_end=period.end,
-            index=period.index,
+            organization_id=sub.organization_id, subscription=sub, period_start=period.start
         )
-        ctx = run_ctx(Organization.objects.get(pk=sub.organization_id))
+        record.period_end, record.index = period.end, period.index
+        org = (orgs or {}).get(sub.organization_id)
+        if org is None:
+            org = Organization.objects.get(pk=sub.organization_id)
+            if orgs is not None:
+                orgs[sub.organization_id] = org
+        ctx = run_ctx(org)
         lines = invoice_lines(sub, period)
         language = sub.customer.language
         draft = invoicing.create_draft(
@@ -270,11 +370,6 @@ def bill_period(
             record.status = outcome.status = PeriodStatus.ISSUED
             outcome.invoice_number = invoice.number or ""
             outcome.total = invoice.total_incl_vat
-            events.publish(
-                SubscriptionInvoiceIssued(
-                    sub.organization_id, sub.pk, invoice.pk, period.start, period.end
-                )
-            )
         else:
             invoice = draft
             record.status = outcome.status = PeriodStatus.DRAFT
@@ -283,16 +378,30 @@ def bill_period(
         record.error = record.error_code = ""
         record.save()
         sub.pending_charges.filter(billed_in__isnull=True).update(billed_in=record)
+        _usage_qs(sub, period).update(billed_in=record)
         sub.last_period_start, sub.last_period_end = period.start, period.end
         sub.periods_billed = F("periods_billed") + 1
-        _advance(sub, schedule_of(sub).next_period(period.start))
+        _advance(sub, schedule_of(sub).next_period(period.start), run_date)
+        if record.status == PeriodStatus.ISSUED:
+            events.publish(
+                SubscriptionInvoiceIssued(
+                    sub.organization_id,
+                    sub.pk,
+                    invoice.pk,
+                    period.start,
+                    period.end,
+                    customer_id=sub.customer_id,
+                    auto_pay=sub.auto_pay,
+                    currency=invoice.currency,
+                    total_incl_vat=invoice.total_incl_vat,
+                    invoice_number=invoice.number or "",
+                )
+            )
     return outcome
 
 
-def _advance(sub: Subscription, nxt: Period | None) -> None:
-    sub.next_invoice_date = nxt.invoice_date if nxt else None
-    if nxt is None and sub.status == SubscriptionStatus.ACTIVE:
-        sub.status = SubscriptionStatus.ENDED
+def _advance(sub: Subscription, nxt: Period | None, run_date: dt.date) -> None:
+    advance_to(sub, nxt, run_date)
     sub.save(
         update_fields=[
             "last_period_start",
@@ -307,38 +416,56 @@ def _advance(sub: Subscription, nxt: Period | None) -> None:
 def _record_failure(
     sub_id: Any, run_date: dt.date, run: BillingRun | None, exc: BaseException
 ) -> Outcome:
+    """Record why a period failed (nothing else of it was kept); the subscription stays due
+    and the next run retries it. A schedule that cannot even be computed (bad data) is
+    recorded on the subscription's next invoice date, so the run goes on with the others."""
     code = exc.code if isinstance(exc, BusinessError) else type(exc).__name__
     message = exc.message if isinstance(exc, BusinessError) else str(exc)
     sub = Subscription.objects.get(pk=sub_id)
-    period = schedule_of(sub).next_period(sub.last_period_start)
-    assert period is not None
+    try:
+        period = schedule_of(sub).next_period(sub.last_period_start)
+    except Exception:
+        period = None
+    if period is not None:
+        start, end, index = period.start, period.end, period.index
+    else:
+        start = sub.next_invoice_date or run_date
+        end, index = start, sub.periods_billed + 1
     with atomic():
         BillingPeriod.objects.update_or_create(
             subscription=sub,
-            period_start=period.start,
+            period_start=start,
             defaults={
                 "organization_id": sub.organization_id,
-                "period_end": period.end,
-                "index": period.index,
+                "period_end": end,
+                "index": index,
                 "status": PeriodStatus.FAILED,
                 "run": run,
                 "error_code": code,
                 "error": message[:2000],
             },
         )
-    return Outcome(sub_id, period.start, period.end, "failed", error=f"{code}: {message}")
+    return Outcome(sub_id, start, end, "failed", error=f"{code}: {message}")
 
 
 def _subscription_periods(
-    sub_id: Any, run_date: dt.date, run: BillingRun | None, render: bool
+    sub_id: Any,
+    run_date: dt.date,
+    run: BillingRun | None,
+    render: bool,
+    orgs: dict[Any, Organization] | None = None,
 ) -> Iterator[Outcome]:
     for _attempt in range(10_000):  # a bound: a subscription never has that many due periods
         try:
-            outcome = bill_period(sub_id, run_date, run, render=render)
+            outcome = bill_period(sub_id, run_date, run, render=render, orgs=orgs)
         except IntegrityError:
             # a concurrent run inserted the same period first: the constraint did its job
-            sub = Subscription.objects.get(pk=sub_id)
-            period = schedule_of(sub).next_period(sub.last_period_start)
+            try:
+                sub = Subscription.objects.get(pk=sub_id)
+                period = schedule_of(sub).next_period(sub.last_period_start)
+            except Exception as exc:
+                yield _record_failure(sub_id, run_date, run, exc)
+                return
             if period is None:
                 return
             yield Outcome(sub_id, period.start, period.end, "skipped")
@@ -349,12 +476,15 @@ def _subscription_periods(
         if outcome is None:
             return
         yield outcome
-        if outcome.status == "skipped":
-            continue
+
+
+PREVIEW_HORIZON = dt.timedelta(days=366)
 
 
 def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
-    """What a real run on ``run_date`` would bill (dry run: nothing is written)."""
+    """What a real run on ``run_date`` would bill (dry run: nothing is written). Charges
+    waiting for the next invoice go on the first period only, as in a real run; a
+    subscription whose schedule is broken is listed as failed, as a real run would."""
     summary = Summary()
     qs = (
         _due(run_date, organization_id)
@@ -362,37 +492,50 @@ def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
         .order_by("next_invoice_date", "id")
     )
     for sub in qs.iterator(chunk_size=500):
-        for period in schedule_of(sub).due(run_date, sub.last_period_start):
-            if (
-                BillingPeriod.objects.filter(subscription=sub, period_start=period.start)
-                .exclude(status=PeriodStatus.FAILED)
-                .exists()
-            ):
-                continue
-            lines = invoice_lines(sub, period)
-            totals = compute_totals(
-                [
-                    LineInput(
-                        quantity=Decimal(str(x["quantity"])),
-                        unit_price=Decimal(str(x["unit_price"])),
-                        vat_category=VatCategory(x["vat_category"]),
-                        vat_rate=Decimal(str(x["vat_rate"])),
-                        discount_percent=Decimal(str(x.get("discount_percent") or "0")),
-                    )
-                    for x in lines
-                ],
-                sub.currency,
-            )
-            summary.add(
-                Outcome(
-                    sub.pk,
-                    period.start,
-                    period.end,
-                    "planned",
-                    total=totals.tax_inclusive,
-                    caught_up=period.invoice_date < run_date,
+        try:
+            periods = schedule_of(sub).due(run_date, sub.last_period_start)
+            done = set(
+                BillingPeriod.objects.filter(
+                    subscription=sub, period_start__in=[p.start for p in periods]
                 )
+                .exclude(status=PeriodStatus.FAILED)
+                .values_list("period_start", flat=True)
             )
+            lines = list(sub.lines.select_related("product").order_by("position", "id"))
+            first = True
+            for period in periods:
+                if period.start in done:
+                    continue
+                invoice = invoice_lines(sub, period, with_pending=first, lines=lines)
+                first = False
+                totals = compute_totals(
+                    [
+                        LineInput(
+                            quantity=Decimal(str(x["quantity"])),
+                            unit_price=Decimal(str(x["unit_price"])),
+                            vat_category=VatCategory(x["vat_category"]),
+                            vat_rate=Decimal(str(x["vat_rate"])),
+                            discount_percent=Decimal(str(x.get("discount_percent") or "0")),
+                        )
+                        for x in invoice
+                    ],
+                    sub.currency,
+                )
+                summary.add(
+                    Outcome(
+                        sub.pk,
+                        period.start,
+                        period.end,
+                        "planned",
+                        total=totals.tax_inclusive,
+                        caught_up=period.invoice_date < run_date,
+                    )
+                )
+        except Exception as exc:
+            code = exc.code if isinstance(exc, BusinessError) else type(exc).__name__
+            message = exc.message if isinstance(exc, BusinessError) else str(exc)
+            start = sub.next_invoice_date or run_date
+            summary.add(Outcome(sub.pk, start, start, "failed", error=f"{code}: {message}"))
     return summary
 
 
@@ -420,6 +563,7 @@ def run_billing(
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     run = run or start_run(run_date, organization_id)
     summary = Summary(keep_outcomes=keep_outcomes)
+    orgs: dict[Any, Organization] = {}
     while True:
         ids = _claim_chunk(run_date, organization_id, worker)
         if not ids:
@@ -427,7 +571,7 @@ def run_billing(
         chunk = Summary(keep_outcomes=False)
         try:
             for sub_id in ids:
-                for outcome in _subscription_periods(sub_id, run_date, run, render):
+                for outcome in _subscription_periods(sub_id, run_date, run, render, orgs):
                     summary.add(outcome)
                     chunk.add(outcome)
                     if on_progress:
@@ -470,9 +614,27 @@ def run_billing(
 
 
 def run_due_billing() -> Summary:
-    """The daily job: bill what is due today (each organization's own date is the server's
-    local date; issuing refuses future dates)."""
-    return run_billing(timezone.localdate())
+    """The daily job: bill what is due today for each organization, « today » being its own
+    date in its time zone (``Ctx.today()``): an organization in Nouméa bills the 1st while
+    the server is still on the 31st, one in Papeete waits for its own 1st."""
+    total = Summary(keep_outcomes=False)
+    org_ids = (
+        Subscription.objects.filter(
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED],
+            next_invoice_date__isnull=False,
+        )
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    for org in Organization.objects.filter(pk__in=list(org_ids)).order_by("pk"):
+        today = run_ctx(org).today()
+        if count_due(today, org.pk) == 0:
+            continue
+        part = run_billing(today, org.pk, keep_outcomes=False)
+        for name in ("issued", "drafts", "skipped", "failed", "caught_up"):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.outcomes.extend(part.outcomes)
+    return total
 
 
 def retry_failed(run_date: dt.date, organization_id: Any = None) -> Summary:
@@ -484,8 +646,17 @@ def retry_failed(run_date: dt.date, organization_id: Any = None) -> Summary:
 
 
 def preview_for(ctx: Ctx, run_date: dt.date) -> Summary:
-    """What a run on ``run_date`` would bill for the acting organization (dry run)."""
+    """What a run on ``run_date`` would bill for the acting organization (dry run), up to a
+    year ahead of the organization's today."""
     ctx.require(Perm.VIEW)
+    limit = ctx.today() + PREVIEW_HORIZON
+    if run_date > limit:
+        raise BusinessError(
+            "billing.preview_too_far",
+            _("A preview looks at most a year ahead: choose a date up to %(limit)s."),
+            field="date",
+            limit=limit.isoformat(),
+        )
     return preview(run_date, ctx.organization.id)
 
 

@@ -45,6 +45,19 @@ class ProrationMode(models.TextChoices):
     NONE = "none", _("No proration")
 
 
+class AutoPay(models.TextChoices):
+    NONE = "none", _("No (the customer pays the invoice)")
+    SEPA = "sepa", _("SEPA direct debit")
+    CARD = "card", _("Card (Stripe)")
+
+
+class Pricing(models.TextChoices):
+    FIXED = "fixed", _("Fixed (quantity × price)")
+    UNIT = "unit", _("Metered: per unit")
+    TIERED = "tiered", _("Metered: tiered (graduated)")
+    VOLUME = "volume", _("Metered: volume")
+
+
 class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     PAUSED = "paused", _("Paused")
@@ -100,6 +113,13 @@ class LineFields(models.Model):
     unit_code = models.CharField(_("unit"), max_length=3, choices=UNIT_CHOICES, default="C62")
     vat_category = models.CharField(max_length=2, choices=VAT_CATEGORY_CHOICES, default="S")
     vat_rate = ScaledDecimalField(_("VAT rate (%)"), scale=RATE_SCALE, default=20)
+    # Metered lines bill the usage recorded before the invoice date (in arrears); ``tiers``
+    # is ``[[up_to | null, unit_price, flat_fee], …]`` for tiered and volume pricing.
+    pricing = models.CharField(
+        _("pricing"), max_length=10, choices=Pricing.choices, default=Pricing.FIXED
+    )
+    metric = models.CharField(_("usage metric"), max_length=50, blank=True)
+    tiers = models.JSONField(default=list, blank=True)
 
     class Meta:
         abstract = True
@@ -142,6 +162,9 @@ class Subscription(UUIDModel, ScheduleFields):
     )
     send_email = models.BooleanField(_("send by e-mail"), default=True)
     owner_email = models.EmailField(_("copy to (sales rep)"), blank=True)
+    auto_pay = models.CharField(
+        _("automatic payment"), max_length=4, choices=AutoPay.choices, default=AutoPay.NONE
+    )
     # Billing state, moved forward in the transaction that bills a period.
     last_period_start = models.DateField(null=True, blank=True)
     last_period_end = models.DateField(null=True, blank=True)
@@ -194,6 +217,22 @@ class PendingCharge(models.Model):
 class RunStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")
+
+
+class SubscriptionAlert(models.Model):
+    """An alert sent to the subscription's owner, once per (subscription, kind, period)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=10)  # renewal | end
+    period_start = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "kind", "period_start"], name="one_alert_per_period"
+            )
+        ]
 
 
 class BillingRun(UUIDModel):
@@ -255,8 +294,12 @@ class UsageRecord(models.Model):
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="usage")
     client_id = models.CharField(max_length=100)
+    metric = models.CharField(max_length=50, blank=True)
     quantity = ScaledDecimalField(scale=QUANTITY_SCALE)
     occurred_on = models.DateField()
+    billed_in = models.ForeignKey(
+        "BillingPeriod", on_delete=models.SET_NULL, null=True, blank=True, related_name="usage"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

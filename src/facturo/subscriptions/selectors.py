@@ -47,6 +47,7 @@ from .models import (
     PendingCharge,
     PeriodStatus,
     Plan,
+    Pricing,
     Subscription,
     SubscriptionLine,
     SubscriptionStatus,
@@ -103,7 +104,8 @@ def subscriptions(
         qs = qs.filter(plan_id=plan_id)
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(customer__name__icontains=search))
-    return qs.order_by("-created_at", "-id")
+    # the list shows each one's monthly amount: its lines come in one query per page
+    return qs.prefetch_related(_lines_prefetch()).order_by("-created_at", "-id")
 
 
 def subscription(ctx: Ctx, pk: Any) -> Subscription:
@@ -195,6 +197,8 @@ def period_amount(sub: Subscription, period: Period) -> Decimal:
     natural = rule_of(sub).natural_period(period.start)
     total = ZERO
     for line in sub.lines.all():
+        if line.pricing != Pricing.FIXED:
+            continue  # metered: unknown until the usage is recorded
         start = max(period.start, line.starts_on or period.start)
         end = min(period.end, line.ends_on or period.end)
         if start >= end:

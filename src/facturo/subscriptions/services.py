@@ -7,6 +7,7 @@ turns due periods into invoices) lives in :mod:`facturo.subscriptions.billing`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,9 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 from facturo.audit import services as audit
-from facturo.catalog.models import Product
+from facturo.catalog.models import UNIT_CHOICES, Product
 from facturo.catalog.services import as_decimal
-from facturo.core import proration
+from facturo.core import metered, proration
 from facturo.core.errors import BusinessError, ConflictError, NotFound, _
 from facturo.core.money import ZERO, check_currency
 from facturo.core.recurrence import Frequency, Rule, Schedule, Timing, Unit
@@ -31,16 +32,20 @@ from facturo.invoicing import services as invoicing
 from facturo.organizations.context import Ctx, Perm
 
 from .models import (
+    AutoPay,
     IssueMode,
     PendingCharge,
     Plan,
     PlanLine,
+    Pricing,
     ProrationMode,
     Subscription,
     SubscriptionLine,
     SubscriptionStatus,
     UsageRecord,
 )
+
+UNIT_CODES = {code for code, _label in UNIT_CHOICES}
 
 LINE_KEYS = (
     "product_id",
@@ -99,12 +104,37 @@ def schedule_of(sub: Subscription) -> Schedule:
     )
 
 
-def refresh_next_invoice_date(sub: Subscription) -> None:
-    """Where the next run picks this subscription up (NULL: nothing more to bill)."""
-    nxt = schedule_of(sub).next_period(sub.last_period_start)
+def open_pause(sub: Subscription) -> dt.date | None:
+    """The start of the pause without an end (scheduled or current), if any."""
+    if sub.pauses and sub.pauses[-1][1] is None:
+        return dt.date.fromisoformat(sub.pauses[-1][0])
+    return None
+
+
+def advance_to(sub: Subscription, nxt: Any, today: dt.date | None = None) -> None:
+    """Set where the next run picks this subscription up, from its next period ``nxt``.
+
+    Nothing more to bill because of a pause without an end: the subscription stays active
+    until the pause starts (``today`` reached it: paused), and the run wakes it up on that
+    day. Nothing more otherwise: ended (once something was billed)."""
     sub.next_invoice_date = nxt.invoice_date if nxt else None
-    if nxt is None and sub.status == SubscriptionStatus.ACTIVE and sub.last_period_start:
+    if nxt is not None:
+        return
+    paused_from = open_pause(sub)
+    if paused_from is not None:
+        if sub.status == SubscriptionStatus.ACTIVE:
+            if today is not None and paused_from <= today:
+                sub.status = SubscriptionStatus.PAUSED
+            else:
+                sub.next_invoice_date = paused_from
+        return
+    if sub.status == SubscriptionStatus.ACTIVE and sub.last_period_start:
         sub.status = SubscriptionStatus.ENDED
+
+
+def refresh_next_invoice_date(sub: Subscription, today: dt.date | None = None) -> None:
+    """Where the next run picks this subscription up (NULL: nothing more to bill)."""
+    advance_to(sub, schedule_of(sub).next_period(sub.last_period_start), today)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -175,73 +205,182 @@ def _clean_schedule(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _clean_lines(ctx: Ctx, lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+MAX_LINES = 200
+DECIMALS = (("quantity", 4), ("unit_price", 6), ("discount_percent", 4), ("vat_rate", 4))
+
+
+def _clean_lines(
+    ctx: Ctx, lines: Iterable[Mapping[str, Any]], currency: str
+) -> list[dict[str, Any]]:
+    """Lines as the invoice will take them: the same checks as invoicing (decimals, unit,
+    VAT category and rate, discount 0–100, non-negative amounts), plus metered pricing."""
     result = []
     for position, raw in enumerate(lines, start=1):
         data = dict(raw)
+        where = f"lines.{position}"
         product = None
         if data.get("product_id"):
-            product = Product.objects.filter(
-                organization=ctx.organization, pk=data["product_id"]
-            ).first()
+            try:
+                product = Product.objects.filter(
+                    organization=ctx.organization, pk=data["product_id"]
+                ).first()
+            except (ValueError, DjangoValidationError):
+                product = None
             if product is None:
                 raise BusinessError(
                     "subscription.unknown_product",
                     _("Line %(position)s: unknown product."),
-                    field=f"lines.{position}.product_id",
+                    field=f"{where}.product_id",
                     position=position,
                 )
         description = clean_text(
             data.get("description") or (product.name if product else ""),
-            f"lines.{position}.description",
+            f"{where}.description",
             max_length=500,
         )
         if not description:
             raise BusinessError(
                 "subscription.line_description_required",
                 _("Line %(position)s: a description is required."),
-                field=f"lines.{position}.description",
+                field=f"{where}.description",
+                position=position,
+            )
+        pricing = str(data.get("pricing") or Pricing.FIXED)
+        if pricing not in Pricing.values:
+            raise BusinessError(
+                "subscription.invalid_pricing",
+                _("Line %(position)s: pricing is fixed, unit, tiered or volume."),
+                field=f"{where}.pricing",
                 position=position,
             )
         price = data.get("unit_price")
-        if price in (None, "") and product is None:
+        if price in (None, "") and product is None and pricing in (Pricing.FIXED, Pricing.UNIT):
             raise BusinessError(
                 "subscription.line_price_required",
                 _("Line %(position)s: a price is required without a product."),
-                field=f"lines.{position}.unit_price",
+                field=f"{where}.unit_price",
                 position=position,
+            )
+        tiers: list[list[str | None]] = []
+        if pricing in (Pricing.TIERED, Pricing.VOLUME):
+            parsed = metered.parse_tiers(data.get("tiers") or [], f"{where}.tiers")
+            for tier in parsed:
+                for value, name, places in (
+                    (tier.up_to, "up_to", 4),
+                    (tier.unit_price, "unit_price", 6),
+                    (tier.flat_fee, "flat_fee", 6),
+                ):
+                    if value is not None and value.as_tuple().exponent < -places:  # type: ignore[operator]
+                        raise BusinessError(
+                            "subscription.too_many_decimals",
+                            _("Line %(position)s: %(name)s has more than %(places)s decimals."),
+                            field=f"{where}.tiers",
+                            position=position,
+                            name=name,
+                            places=places,
+                        )
+            tiers = [
+                [None if t.up_to is None else str(t.up_to), str(t.unit_price), str(t.flat_fee)]
+                for t in parsed
+            ]
+        unit_code = str(data.get("unit_code") or (product.unit_code if product else "C62"))
+        if unit_code not in UNIT_CODES:
+            raise BusinessError(
+                "subscription.invalid_unit_code",
+                _("Line %(position)s: unknown unit code “%(unit)s”."),
+                field=f"{where}.unit_code",
+                position=position,
+                unit=unit_code,
             )
         line: dict[str, Any] = {
             "position": position,
             "product": product,
             "description": description,
-            "quantity": as_decimal(data.get("quantity", "1"), f"lines.{position}.quantity"),
-            "unit_price": None
-            if price in (None, "")
-            else as_decimal(price, f"lines.{position}.unit_price"),
-            "unit_code": str(data.get("unit_code") or (product.unit_code if product else "C62")),
+            "quantity": as_decimal(data.get("quantity") or "1", f"{where}.quantity"),
+            "unit_price": None if price in (None, "") else as_decimal(price, f"{where}.unit_price"),
+            "unit_code": unit_code,
             "vat_category": str(
                 data.get("vat_category") or (product.vat_category if product else "S")
             ),
             "vat_rate": as_decimal(
-                data.get("vat_rate", product.vat_rate if product else "20"),
-                f"lines.{position}.vat_rate",
+                data.get("vat_rate")
+                if data.get("vat_rate") not in (None, "")
+                else (product.vat_rate if product else "20"),
+                f"{where}.vat_rate",
             ),
             "discount_percent": as_decimal(
-                data.get("discount_percent") or "0", f"lines.{position}.discount_percent"
+                data.get("discount_percent") or "0", f"{where}.discount_percent"
             ),
-            "discount_until": _date(data.get("discount_until"), f"lines.{position}.discount_until"),
+            "discount_until": _date(data.get("discount_until"), f"{where}.discount_until"),
+            "pricing": pricing,
+            "metric": clean_text(str(data.get("metric") or ""), f"{where}.metric", max_length=50),
+            "tiers": tiers,
         }
+        for name, places in DECIMALS:
+            value = line[name]
+            if value is not None and value.as_tuple().exponent < -places:
+                raise BusinessError(
+                    "subscription.too_many_decimals",
+                    _("Line %(position)s: %(name)s has more than %(places)s decimals."),
+                    field=f"{where}.{name}",
+                    position=position,
+                    name=name,
+                    places=places,
+                )
         if line["quantity"] < 0 or (line["unit_price"] is not None and line["unit_price"] < 0):
             raise BusinessError(
                 "subscription.negative_line",
                 _("Line %(position)s: quantities and prices cannot be negative."),
-                field=f"lines.{position}",
+                field=where,
                 position=position,
             )
+        try:
+            VatCategory(line["vat_category"])
+            compute_totals(
+                [
+                    LineInput(
+                        line["quantity"],
+                        line["unit_price"] or (product.unit_price if product else ZERO),
+                        VatCategory(line["vat_category"]),
+                        line["vat_rate"],
+                        line["discount_percent"],
+                    )
+                ],
+                currency,
+            )
+        except ValueError:
+            raise BusinessError(
+                "subscription.invalid_vat_category",
+                _("Line %(position)s: unknown VAT category “%(category)s”."),
+                field=f"{where}.vat_category",
+                position=position,
+                category=line["vat_category"],
+            ) from None
+        except BusinessError as exc:
+            raise BusinessError(
+                exc.code,
+                _("Line %(position)s: %(error)s"),
+                field=f"{where}.{exc.field or ''}".rstrip("."),
+                position=position,
+                error=exc.message,
+            ) from exc
         result.append(line)
     if not result:
         raise BusinessError("subscription.no_lines", _("Add at least one line."), field="lines")
+    if len(result) > MAX_LINES:
+        raise BusinessError(
+            "subscription.too_many_lines",
+            _("A subscription has at most %(max)s lines."),
+            field="lines",
+            max=MAX_LINES,
+        )
+    metrics = [x["metric"] for x in result if x["pricing"] != Pricing.FIXED]
+    if len(metrics) != len(set(metrics)):
+        raise BusinessError(
+            "subscription.duplicate_metric",
+            _("Two metered lines measure the same usage: give each one its own metric name."),
+            field="lines",
+        )
     return result
 
 
@@ -270,8 +409,8 @@ def create_plan(ctx: Ctx, name: str, lines: Iterable[Mapping[str, Any]], **data:
     if not name:
         raise BusinessError("plan.name_required", _("A name is required."), field="name")
     schedule = _clean_schedule(data)
-    clean = _clean_lines(ctx, lines)
     currency = check_currency(str(data.get("currency") or ctx.organization.currency).upper())
+    clean = _clean_lines(ctx, lines, currency)
     trial_days = int(data.get("trial_days") or 0)
     if not 0 <= trial_days <= 365:
         raise BusinessError(
@@ -328,7 +467,7 @@ def create_subscription(
         overrides: dict[str, Any] = {k: data[k] for k in ("timing", "anchor_day") if k in data}
         schedule.update(_clean_schedule({**_schedule_input(plan), **overrides}))
         clean = (
-            _clean_lines(ctx, lines)
+            _clean_lines(ctx, lines, plan.currency)
             if lines is not None
             else [
                 {
@@ -342,6 +481,9 @@ def create_subscription(
                     "vat_rate": pl.vat_rate,
                     "discount_percent": ZERO,
                     "discount_until": None,
+                    "pricing": pl.pricing,
+                    "metric": pl.metric,
+                    "tiers": pl.tiers,
                 }
                 for pl in plan.lines.all()
             ]
@@ -351,7 +493,7 @@ def create_subscription(
         name = data.get("name") or plan.name
     else:
         schedule = _clean_schedule(data)
-        clean = _clean_lines(ctx, lines or [])
+        clean = _clean_lines(ctx, lines or [], customer.currency)
         trial_days = int(data.get("trial_days") or 0)
         currency = customer.currency
         name = data.get("name") or clean[0]["description"]
@@ -364,14 +506,7 @@ def create_subscription(
             _("The end date must come after the start date."),
             field="ends_on",
         )
-    issue_mode = str(data.get("issue_mode") or IssueMode.ISSUE)
-    proration_mode = str(data.get("proration_mode") or ProrationMode.INVOICE_NOW)
-    if issue_mode not in IssueMode.values or proration_mode not in ProrationMode.values:
-        raise BusinessError(
-            "subscription.invalid_setting",
-            _("Unknown setting value."),
-            field="issue_mode" if issue_mode not in IssueMode.values else "proration_mode",
-        )
+    settings = _clean_settings(data)
     sub = Subscription(
         organization=ctx.organization,
         customer=customer,
@@ -381,11 +516,8 @@ def create_subscription(
         start_date=start,
         trial_end=trial_end,
         ends_on=ends_on,
-        max_periods=int(max_periods) if max_periods else None,
-        issue_mode=issue_mode,
-        proration_mode=proration_mode,
-        send_email=bool(data.get("send_email", True)),
-        owner_email=str(data.get("owner_email") or ""),
+        max_periods=_max_periods(max_periods),
+        **settings,
         **schedule,
     )
     schedule_of(sub)  # refuses impossible schedules before anything is written
@@ -401,6 +533,124 @@ def create_subscription(
             "subscription.created",
             sub,
             after={"customer": str(customer.pk), "start_date": start, **schedule},
+        )
+    return sub
+
+
+SETTING_CHOICES = {
+    "issue_mode": IssueMode.values,
+    "proration_mode": ProrationMode.values,
+    "auto_pay": AutoPay.values,
+}
+
+
+def _clean_settings(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Issue mode, proration mode, auto-pay, e-mail sending and the owner's address."""
+    out: dict[str, Any] = {}
+    defaults = {
+        "issue_mode": IssueMode.ISSUE,
+        "proration_mode": ProrationMode.INVOICE_NOW,
+        "auto_pay": AutoPay.NONE,
+    }
+    for name, allowed in SETTING_CHOICES.items():
+        if partial and name not in data:
+            continue
+        value = str(data.get(name) or defaults[name])
+        if value not in allowed:
+            raise BusinessError(
+                "subscription.invalid_setting",
+                _("Unknown value “%(value)s” for %(name)s (expected one of: %(allowed)s)."),
+                field=name,
+                value=value,
+                name=name,
+                allowed=", ".join(allowed),
+            )
+        out[name] = value
+    if not partial or "send_email" in data:
+        out["send_email"] = bool(data.get("send_email", True))
+    if not partial or "owner_email" in data:
+        from django.core.validators import validate_email
+
+        email = clean_text(str(data.get("owner_email") or ""), "owner_email", max_length=254)
+        if email:
+            try:
+                validate_email(email)
+            except DjangoValidationError:
+                raise BusinessError(
+                    "subscription.invalid_owner_email",
+                    _("“%(value)s” is not an e-mail address."),
+                    field="owner_email",
+                    value=email,
+                ) from None
+        out["owner_email"] = email
+    return out
+
+
+def _max_periods(value: Any) -> int | None:
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise BusinessError(
+            "recurrence.invalid_count",
+            _("The number of invoices must be at least 1."),
+            field="max_periods",
+        )
+    return count
+
+
+def update_subscription(ctx: Ctx, pk: Any, **data: Any) -> Subscription:
+    """Change the name, settings (issue mode, proration, auto-pay, e-mail, owner) and the end
+    (date or number of invoices) of a subscription; lines change through :func:`change`."""
+    ctx.require(Perm.EDIT_INVOICES)
+    settings = _clean_settings(data, partial=True)
+    with atomic():
+        sub = get_subscription(ctx, pk, for_update=True)
+        _require_active(sub, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+        before = {k: getattr(sub, k) for k in (*settings, "name", "ends_on", "max_periods")}
+        for key, value in settings.items():
+            setattr(sub, key, value)
+        if "name" in data:
+            name = clean_text(str(data["name"] or ""), "name", max_length=200)
+            if not name:
+                raise BusinessError(
+                    "subscription.name_required", _("A name is required."), field="name"
+                )
+            sub.name = name
+        if "ends_on" in data:
+            ends_on = _date(data["ends_on"], "ends_on")
+            if ends_on is not None and sub.last_period_end and ends_on < sub.last_period_end:
+                raise BusinessError(
+                    "subscription.end_before_billed",
+                    _("The end cannot come before the end of the last billed period (%(date)s)."),
+                    field="ends_on",
+                    date=sub.last_period_end.isoformat(),
+                )
+            sub.ends_on = ends_on
+        if "max_periods" in data:
+            count = _max_periods(data["max_periods"])
+            if count is not None and count < sub.periods_billed:
+                raise BusinessError(
+                    "subscription.count_below_billed",
+                    _("%(count)s invoices were already issued: the number cannot be lower."),
+                    field="max_periods",
+                    count=sub.periods_billed,
+                )
+            sub.max_periods = count
+        schedule_of(sub)  # refuses an end before the start
+        refresh_next_invoice_date(sub)
+        sub.save()
+        after = {k: getattr(sub, k) for k in before}
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "subscription.updated",
+            sub,
+            before=before,
+            after=after,
         )
     return sub
 
@@ -425,13 +675,21 @@ def _require_active(sub: Subscription, *allowed: str) -> None:
 
 
 def pause(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
-    """Periods starting on or after ``on`` are not billed until resumed."""
+    """Periods starting on or after ``on`` are not billed until resumed. A pause dated in
+    the future is scheduled: the subscription stays active (and billed) until that day."""
     ctx.require(Perm.EDIT_INVOICES)
     day = _date(on, "on")
     assert day is not None
     with atomic():
         sub = get_subscription(ctx, pk, for_update=True)
         _require_active(sub)
+        if open_pause(sub) is not None:
+            raise ConflictError(
+                "subscription.pause_scheduled",
+                _("A pause is already scheduled from %(date)s: resume or change it first."),
+                field="on",
+                date=open_pause(sub).isoformat(),  # type: ignore[union-attr]
+            )
         if sub.last_period_start and day <= sub.last_period_start:
             raise BusinessError(
                 "subscription.pause_before_billed",
@@ -440,8 +698,9 @@ def pause(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
                 date=sub.last_period_start.isoformat(),
             )
         sub.pauses = [*sub.pauses, [day.isoformat(), None]]
-        sub.status = SubscriptionStatus.PAUSED
-        refresh_next_invoice_date(sub)
+        if day <= ctx.today():
+            sub.status = SubscriptionStatus.PAUSED
+        refresh_next_invoice_date(sub, ctx.today())
         sub.save()
         audit.record(ctx.organization.id, ctx.actor, "subscription.paused", sub, after={"on": day})
     return sub
@@ -453,15 +712,27 @@ def resume(ctx: Ctx, pk: Any, *, on: dt.date | str) -> Subscription:
     assert day is not None
     with atomic():
         sub = get_subscription(ctx, pk, for_update=True)
-        _require_active(sub, SubscriptionStatus.PAUSED)
-        start = dt.date.fromisoformat(sub.pauses[-1][0])
-        if day <= start:
+        start = open_pause(sub)
+        if start is None or sub.status not in (
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PAUSED,
+        ):
+            raise ConflictError(
+                "subscription.invalid_state",
+                _("This subscription is %(status)s."),
+                status=sub.status,
+            )
+        if day <= start and sub.status == SubscriptionStatus.ACTIVE:
+            # a scheduled pause called off before it started
+            sub.pauses = sub.pauses[:-1]
+        elif day <= start:
             raise BusinessError(
                 "recurrence.pause_order", _("A pause must end after it starts."), field="on"
             )
-        sub.pauses = [*sub.pauses[:-1], [start.isoformat(), day.isoformat()]]
+        else:
+            sub.pauses = [*sub.pauses[:-1], [start.isoformat(), day.isoformat()]]
         sub.status = SubscriptionStatus.ACTIVE
-        refresh_next_invoice_date(sub)
+        refresh_next_invoice_date(sub, ctx.today())
         sub.save()
         audit.record(ctx.organization.id, ctx.actor, "subscription.resumed", sub, after={"on": day})
     return sub
@@ -537,41 +808,104 @@ def _last_invoice(sub: Subscription) -> Any:
 
 
 def _credit_unused(ctx: Ctx, sub: Subscription, day: dt.date, *, render: bool) -> Any:
-    """Credit the days ``[day, end)`` of the last period billed in advance."""
+    """Credit the days ``[day, end)`` of the last period billed in advance.
+
+    What those days were charged: with proration « none », the invoice's lines (changes were
+    never charged); otherwise each line version at its own price for the days it applies
+    (the invoice plus the adjustments already invoiced or credited for the period), minus
+    the increases still waiting for the next invoice (never charged — settled here). A rate
+    that comes out owed (a pending increase larger than the days left) is invoiced."""
     invoice = _last_invoice(sub)
     if invoice is None or invoice.is_draft:
         return None
     assert sub.last_period_start
     assert sub.last_period_end
-    lines = [line for line in invoice.lines.all() if line.deducted_invoice_id is None]
-    amounts = compute_totals(invoicing.line_inputs(lines), invoice.currency).lines
-    credit_lines = []
-    for line, amount in zip(lines, amounts, strict=True):
-        part = proration.piece(
-            amount.net_amount,
-            (sub.last_period_start, sub.last_period_end),
-            (day, sub.last_period_end),
-            invoice.currency,
-        )
-        if part > 0:
-            credit_lines.append(
-                {
-                    "description": _prorata_text(
-                        line.description, day, sub.last_period_end, invoice.language
-                    ),
-                    "quantity": "1",
-                    "unit_price": part,
-                    "vat_category": line.vat_category,
-                    "vat_rate": line.vat_rate,
-                    "nature": line.nature,
-                }
+    end = sub.last_period_end
+    if sub.proration_mode == ProrationMode.NONE:
+        lines = [line for line in invoice.lines.all() if line.deducted_invoice_id is None]
+        amounts = compute_totals(invoicing.line_inputs(lines), invoice.currency).lines
+        by_rate: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+        for line, amount in zip(lines, amounts, strict=True):
+            by_rate[(line.vat_category, line.vat_rate)] += proration.piece(
+                amount.net_amount, (sub.last_period_start, end), (day, end), invoice.currency
             )
-    if not credit_lines:
+    else:
+        by_rate = defaultdict(lambda: ZERO, charged_between(sub, day, end))
+        pending = list(sub.pending_charges.filter(billed_in__isnull=True))
+        for charge in pending:
+            by_rate[(charge.vat_category, charge.vat_rate)] -= charge.amount
+        if pending:
+            from .models import BillingPeriod
+
+            record = BillingPeriod.objects.get(subscription=sub, period_start=sub.last_period_start)
+            sub.pending_charges.filter(pk__in=[c.pk for c in pending]).update(billed_in=record)
+    text = _prorata_text(sub.name, day, end, invoice.language)
+    owed = [(k, -v) for k, v in sorted(by_rate.items()) if v < 0]
+    if owed:
+        draft = invoicing.create_draft(
+            ctx,
+            sub.customer_id,
+            currency=sub.currency,
+            lines=[
+                {
+                    "description": text,
+                    "quantity": "1",
+                    "unit_price": amount,
+                    "vat_category": cat,
+                    "vat_rate": rate,
+                }
+                for (cat, rate), amount in owed
+            ],
+        )
+        if sub.issue_mode == IssueMode.ISSUE:
+            invoicing.issue_invoice(ctx, draft.id, render=render)
+    credits = [(k, v) for k, v in sorted(by_rate.items()) if v > 0]
+    if not credits:
         return None
     reason = "Résiliation anticipée" if invoice.language == "fr" else "Early cancellation"
     return invoicing.create_credit_note(
-        ctx, invoice.id, lines=credit_lines, reason=reason, issue=True, render=render
+        ctx,
+        invoice.id,
+        lines=[
+            {
+                "description": text,
+                "quantity": "1",
+                "unit_price": amount,
+                "vat_category": cat,
+                "vat_rate": rate,
+            }
+            for (cat, rate), amount in credits
+        ],
+        reason=reason,
+        issue=True,
+        render=render,
     )
+
+
+def charged_between(
+    sub: Subscription, start: dt.date, end: dt.date
+) -> dict[tuple[str, Decimal], Decimal]:
+    """Per VAT rate, what the line versions cost for ``[start, end)`` inside the last billed
+    period: each stretch between two changes at the prices then in force, a piece of the
+    natural period (the same pieces the change adjustments were computed from)."""
+    assert sub.last_period_start
+    natural = rule_of(sub).natural_period(sub.last_period_start)
+    lines = list(sub.lines.select_related("product"))
+    cuts = sorted(
+        {start, end}
+        | {d for line in lines for d in (line.starts_on, line.ends_on) if d and start < d < end}
+    )
+    totals: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+    for a, b in itertools.pairwise(cuts):
+        active = [
+            line
+            for line in lines
+            if (line.starts_on is None or line.starts_on <= a)
+            and (line.ends_on is None or a < line.ends_on)
+        ]
+        for key, price in rate_totals(active, sub.currency, sub.last_period_start).items():
+            totals[key] += proration.piece(price, natural, (a, b), sub.currency)
+    return dict(totals)
 
 
 def _prorata_text(description: str, start: dt.date, end: dt.date, language: str) -> str:
@@ -603,7 +937,10 @@ def line_price(line: SubscriptionLine | PlanLine) -> Decimal:
 
 
 def full_amount(line: SubscriptionLine, currency: str, period_start: dt.date) -> Decimal:
-    """The price of a full period for this line (after its discount when it applies)."""
+    """The price of a full period for this line (after its discount when it applies);
+    zero for a metered line (its usage is billed in arrears, never prorated)."""
+    if line.pricing != Pricing.FIXED:
+        return ZERO
     discount = line.discount_percent
     if line.discount_until is not None and period_start >= line.discount_until:
         discount = ZERO
@@ -641,10 +978,10 @@ def change(
     ctx.require(Perm.VIEW if preview else Perm.EDIT_INVOICES)
     day = _date(effective, "effective")
     assert day is not None
-    clean = _clean_lines(ctx, lines)
     with atomic():
         sub = get_subscription(ctx, pk, for_update=not preview)
         _require_active(sub, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+        clean = _clean_lines(ctx, lines, sub.currency)
         if sub.last_period_start and day < sub.last_period_start:
             raise BusinessError(
                 "subscription.change_before_billed",
@@ -663,26 +1000,29 @@ def change(
         if billed:
             assert sub.last_period_start
             assert sub.last_period_end
-            period = (sub.last_period_start, sub.last_period_end)
-            by_rate: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+            # Prices are for the natural period, even when the billed one was a stub.
+            natural = rule_of(sub).natural_period(sub.last_period_start)
             new_lines = [SubscriptionLine(subscription=sub, **line) for line in clean]
-            for line, sign in [*((x, -1) for x in old), *((x, 1) for x in new_lines)]:
-                amount = full_amount(line, sub.currency, sub.last_period_start)
-                part = proration.piece(amount, period, (day, period[1]), sub.currency)
-                by_rate[(line.vat_category, line.vat_rate)] += sign * part
+            before = rate_totals(old, sub.currency, sub.last_period_start)
+            after = rate_totals(new_lines, sub.currency, sub.last_period_start)
+            by_rate = {
+                key: proration.change_adjustment(
+                    before.get(key, ZERO),
+                    after.get(key, ZERO),
+                    natural,
+                    day,
+                    sub.currency,
+                    until=sub.last_period_end,
+                )
+                for key in {*before, *after}
+            }
             result.adjustments = [
                 {"vat_category": cat, "vat_rate": rate, "amount": amount}
                 for (cat, rate), amount in sorted(by_rate.items())
                 if amount != 0
             ]
             result.total = sum((a["amount"] for a in result.adjustments), ZERO)
-            mode = sub.proration_mode
-            if mode == ProrationMode.NONE or not result.adjustments:
-                result.action = "none"
-            elif mode == ProrationMode.NEXT_INVOICE and result.total > 0:
-                result.action = "next_invoice"
-            else:
-                result.action = "invoice" if result.total > 0 else "credit_note"
+            result.action = _change_action(sub.proration_mode, result.adjustments)
         else:
             result.action = "in_next_period"
         if preview:
@@ -710,10 +1050,34 @@ def change(
     return result
 
 
+def rate_totals(
+    lines: Iterable[SubscriptionLine], currency: str, period_start: dt.date
+) -> dict[tuple[str, Decimal], Decimal]:
+    """Full-period prices of the fixed lines, summed per (VAT category, rate)."""
+    totals: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        if line.pricing == Pricing.FIXED:
+            totals[(line.vat_category, line.vat_rate)] += full_amount(line, currency, period_start)
+    return dict(totals)
+
+
+def _change_action(mode: str, adjustments: list[dict[str, Any]]) -> str:
+    """What applying the adjustments does: increases are invoiced now or wait for the next
+    invoice, decreases are credited now — both when some rates go up and others down."""
+    if mode == ProrationMode.NONE or not adjustments:
+        return "none"
+    up = any(a["amount"] > 0 for a in adjustments)
+    down = any(a["amount"] < 0 for a in adjustments)
+    charge = "next_invoice" if mode == ProrationMode.NEXT_INVOICE else "invoice"
+    if up and down:
+        return f"{charge}_and_credit_note"
+    return charge if up else "credit_note"
+
+
 def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, render: bool) -> None:
     assert result.period_end is not None
     text = _prorata_text(sub.name, result.effective, result.period_end, sub.customer.language)
-    if result.action == "next_invoice":
+    if result.action.startswith("next_invoice"):
         PendingCharge.objects.bulk_create(
             PendingCharge(
                 subscription=sub,
@@ -725,7 +1089,7 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
             for a in result.adjustments
             if a["amount"] > 0
         )
-    if result.action == "invoice":
+    if result.action.startswith("invoice"):
         draft = invoicing.create_draft(
             ctx,
             sub.customer_id,
@@ -744,7 +1108,7 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
         )
         if sub.issue_mode == IssueMode.ISSUE:
             invoicing.issue_invoice(ctx, draft.id, render=render)
-    if result.action in ("invoice", "credit_note", "next_invoice"):
+    if result.action.endswith("credit_note"):
         credits = [a for a in result.adjustments if a["amount"] < 0]
         invoice = _last_invoice(sub)
         if credits and invoice is not None and not invoice.is_draft:
@@ -773,15 +1137,23 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
 
 
 def record_usage(
-    ctx: Ctx, pk: Any, *, client_id: str, quantity: Any, occurred_on: dt.date | str
+    ctx: Ctx,
+    pk: Any,
+    *,
+    client_id: str,
+    quantity: Any,
+    occurred_on: dt.date | str,
+    metric: str = "",
 ) -> tuple[UsageRecord, bool]:
-    """Store a usage record; the same ``client_id`` with the same values returns the stored
-    record (created False), with other values a conflict."""
+    """Store a usage record of a metered line (``metric`` names it when there are several);
+    the same ``client_id`` with the same values returns the stored record (created False),
+    with other values a conflict. It is billed on the next invoice (in arrears)."""
     ctx.require(Perm.EDIT_INVOICES)
     qty = as_decimal(quantity, "quantity")
     day = _date(occurred_on, "occurred_on")
     assert day is not None
     client_id = clean_text(client_id, "client_id", max_length=100)
+    metric = clean_text(str(metric or ""), "metric", max_length=50)
     if not client_id:
         raise BusinessError(
             "usage.client_id_required", _("A client id is required."), field="client_id"
@@ -790,23 +1162,49 @@ def record_usage(
         sub = get_subscription(ctx, pk, for_update=True)
         existing = UsageRecord.objects.filter(subscription=sub, client_id=client_id).first()
         if existing is not None:
-            if (existing.quantity, existing.occurred_on) != (qty, day):
+            if (existing.quantity, existing.occurred_on, existing.metric) != (qty, day, metric):
                 raise ConflictError(
                     "usage.duplicate_id",
-                    _("Usage id “%(id)s” was already recorded with other values."),
+                    _(
+                        "Usage id “%(id)s” was already recorded with other values "
+                        "(%(quantity)s on %(date)s): use a new id for new usage."
+                    ),
                     field="client_id",
                     id=client_id,
+                    quantity=existing.quantity,
+                    date=existing.occurred_on.isoformat(),
                 )
             return existing, False
         if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
             raise ConflictError(
                 "usage.subscription_closed",
-                _("This subscription is %(status)s: no usage can be recorded."),
+                _(
+                    "This subscription is %(status)s: no usage can be recorded. Record it "
+                    "on the customer's current subscription."
+                ),
                 status=sub.status,
             )
         if qty < 0:
             raise BusinessError("usage.negative", _("Usage cannot be negative."), field="quantity")
+        if qty.as_tuple().exponent < -4:  # type: ignore[operator]
+            raise BusinessError(
+                "usage.too_many_decimals",
+                _("A usage quantity has at most 4 decimals."),
+                field="quantity",
+            )
+        metrics = set(sub.lines.exclude(pricing=Pricing.FIXED).values_list("metric", flat=True))
+        if metric not in metrics:
+            raise BusinessError(
+                "usage.unknown_metric",
+                _(
+                    "This subscription has no metered line for “%(metric)s” (metered lines: "
+                    "%(metrics)s)."
+                ),
+                field="metric",
+                metric=metric or "—",
+                metrics=", ".join(sorted(m or "—" for m in metrics)) or "—",
+            )
         record = UsageRecord.objects.create(
-            subscription=sub, client_id=client_id, quantity=qty, occurred_on=day
+            subscription=sub, client_id=client_id, quantity=qty, occurred_on=day, metric=metric
         )
     return record, True
