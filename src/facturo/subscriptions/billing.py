@@ -194,9 +194,11 @@ def usage_lines(
     )
     language = sub.customer.language
     out: list[dict[str, Any]] = []
-    for metric, quantity in sorted(totals.items()):
+    order = list(dict.fromkeys(x.metric for x in metered_lines))  # the lines' order
+    for metric in order:
+        quantity = totals.get(metric)
         versions = [x for x in metered_lines if x.metric == metric]
-        if not versions or not quantity:
+        if not quantity:
             continue
         in_force = [x for x in versions if x.starts_on is None or x.starts_on < cutoff]
         line = max(in_force or versions, key=lambda x: (x.starts_on or dt.date.min, x.pk or 0))
