@@ -70,6 +70,23 @@ class FakeStripe(BaseHTTPRequestHandler):
         FakeStripe.requests.append({"path": self.path, "form": form, "key": key})
         if not self._authorised():
             return
+        if self.path.startswith("/v1/checkout/sessions/") and self.path.endswith("/expire"):
+            sid = self.path.split("/")[4]
+            session = next((s for s in FakeStripe.sessions.values() if s["id"] == sid), None)
+            if session is None or session.get("status") in ("expired", "complete"):
+                self._reply(
+                    400,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "Only open sessions can be expired.",
+                        }
+                    },
+                )
+                return
+            session["status"] = "expired"
+            self._reply(200, session)
+            return
         if self.path != "/v1/checkout/sessions":
             self._reply(404, {"error": {"type": "invalid_request_error", "message": "no"}})
             return
@@ -85,6 +102,7 @@ class FakeStripe(BaseHTTPRequestHandler):
                 "metadata": {"invoice_id": form["metadata[invoice_id]"][0]},
                 "expires_at": int(time.time()) + 86400,
                 "payment_status": "unpaid",
+                "status": "open",
             }
         self._reply(200, FakeStripe.sessions[key])
 
