@@ -480,6 +480,114 @@ def bank_import(
     console.print(result.summary())
 
 
+bank_app = typer.Typer(help="Bank statements and reconciliation.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+@bank_app.command("import")
+def bank_import(
+    file: Annotated[Path, typer.Argument(help="CAMT.053/054, OFX, MT940 or CSV file.")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="IBAN of the bank account (else the file's).")
+    ] = None,
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+    import_valid_lines: Annotated[
+        bool, typer.Option("--import-valid-lines", help="Keep the good rows of a bad file.")
+    ] = False,
+    match: Annotated[bool, typer.Option(help="Match the new lines with open invoices.")] = True,
+) -> None:
+    """Import a bank statement (idempotent) and reconcile its lines; ends with
+    ``new N, duplicate N, rejected N, matched N``."""
+    _setup()
+    from facturo.audit.services import Actor
+    from facturo.banking import services as banking
+    from facturo.core.errors import BusinessError
+    from facturo.organizations.context import Ctx
+
+    org = _pick_organization(None, organization)
+    ctx = Ctx(org, "owner", Actor(label="cli"))
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]{file}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Importing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = banking.import_statement(
+                ctx,
+                data,
+                file.name,
+                iban=account or "",
+                import_valid_lines=import_valid_lines,
+                auto_match=False,
+                source="cli",
+                progress=advance,
+            )
+            if match and result.line_ids:
+                progress.update(task, description="Matching", completed=0, total=None)
+                run = banking.run_matching(ctx, line_ids=result.line_ids, progress=advance)
+                result.matched, result.suggested = run.confirmed, run.suggested
+        except BusinessError as exc:
+            err.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    for row in result.rejected:
+        err.print(f"[yellow]rejected[/yellow] {row.position}: {row.reason}")
+    if result.suggested:
+        console.print(f"{result.suggested} line(s) wait for review")
+    console.print(result.summary())
+
+
+sepa_app = typer.Typer(help="SEPA direct debit.", no_args_is_help=True)
+app.add_typer(sepa_app, name="sepa")
+
+
+@sepa_app.command("import-returns")
+def sepa_import_returns(
+    file: Annotated[Path, typer.Argument(help="pain.002 status report or camt.054 file.")],
+    organization: Annotated[str | None, typer.Option(help="Organization id or name.")] = None,
+) -> None:
+    """Return the debits a bank rejected or reversed (the invoices reopen, with the reason);
+    safe to run twice. Ends with ``returned N, already returned N, unknown N, mismatch N``."""
+    _setup()
+    from facturo.audit.services import Actor
+    from facturo.core.errors import BusinessError
+    from facturo.organizations.context import Ctx
+    from facturo.payments import sepa
+
+    org = _pick_organization(None, organization)
+    ctx = Ctx(org, "owner", Actor(label="cli"))
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]{file}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        report = sepa.import_returns(ctx, data, filename=file.name)
+    except BusinessError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    for row in report:
+        numbers = ", ".join(n or "" for n in row.invoices)
+        console.print(f"{row.outcome:<17} {row.end_to_end_id:<35} {row.reason_code} "
+                      f"{row.reason} {numbers}".rstrip())  # fmt: skip
+    count = {k: sum(1 for r in report if r.outcome == k)
+             for k in ("returned", "already_returned", "unknown", "amount_mismatch")}  # fmt: skip
+    console.print(f"returned {count['returned']}, already returned {count['already_returned']}, "
+                  f"unknown {count['unknown']}, mismatch {count['amount_mismatch']}")  # fmt: skip
+
+
 def main() -> None:
     app()
 

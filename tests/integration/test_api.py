@@ -642,6 +642,13 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/mandates/{mandate_id}/revoke"),
     ("get", "/api/v1/sepa-batches"), ("post", "/api/v1/sepa-batches"),
     ("get", "/api/v1/sepa-batches/{batch_id}/file"),
+    ("get", "/api/v1/bank/accounts"), ("post", "/api/v1/bank/accounts"),
+    ("get", "/api/v1/bank/accounts/{account_id}/reconciliation"),
+    ("post", "/api/v1/bank/statements"), ("get", "/api/v1/bank/lines"),
+    ("get", "/api/v1/bank/lines/{line_id}"), ("get", "/api/v1/bank/lines/{line_id}/matches"),
+    *(("post", f"/api/v1/bank/lines/{{line_id}}/{action}") for action in (
+        "confirm", "accept", "expense", "ignore")),
+    ("post", "/api/v1/bank/matches/{match_id}/undo"), ("post", "/api/v1/bank/match-runs"),
 }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.openapi.docs import DocsBase
 from ninja.openapi.schema import OpenAPISchema
 
-from . import customers, errors, invoices, payments, products, subscriptions
+from . import banking, customers, errors, invoices, payments, products, subscriptions
 from .auth import BearerAuth
 from .idempotency import HEADER, REPLAYED_HEADER, idempotent
 from .schemas import DecimalJSONParser, Problem
@@ -112,3 +112,4 @@ api.add_router("", products.router)
 api.add_router("", invoices.router)
 api.add_router("", subscriptions.router)
 api.add_router("", payments.router)
+api.add_router("", banking.router)
