@@ -43,7 +43,7 @@ from facturo.notifications import services as notifications
 from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import Organization, Role, VatRegime
 from facturo.payments.models import Allocation
-from facturo.payments.services import OPEN_STATUSES, PAYABLE_KINDS, amount_due, net_total
+from facturo.payments.services import OPEN_STATUSES, PAYABLE_KINDS, net_total
 
 from . import services
 from .models import (
@@ -69,7 +69,6 @@ class Planned:
     invoice: Invoice
     policy: DunningPolicy
     step: DunningStep
-    amount_due: Decimal
 
 
 @dataclass(frozen=True)
@@ -199,15 +198,11 @@ def plan(org: Organization, day: dt.date) -> tuple[list[Planned], list[Skipped]]
         if until is not None:
             skip(f"paused until {until.isoformat()}")
             continue
-        due = amount_due(invoice)
-        if due <= 0:
-            skip("nothing left to pay")
-            continue
         customer = invoice.customer
         if step.channel == Channel.EMAIL and not (customer.email or customer.accounting_email):
             skip(f"customer {customer.name} has no e-mail address")
             continue
-        planned.append(Planned(invoice, policy, step, due))
+        planned.append(Planned(invoice, policy, step))
     return planned, skipped
 
 
@@ -237,7 +232,9 @@ def _recipients(
     return to, unique
 
 
-def _interest_for(org: Organization, invoice: Invoice, day: dt.date) -> interest.LateInterest:
+def _interest_for(
+    org: Organization, invoice: Invoice, day: dt.date, table: Any
+) -> interest.LateInterest:
     assert invoice.due_date is not None
     paid = [
         (a.payment.received_on, a.amount)
@@ -251,7 +248,7 @@ def _interest_for(org: Organization, invoice: Invoice, day: dt.date) -> interest
         day,
         payments=paid,
         contract_rate=org.late_penalty_rate,
-        table=services.rate_table(),
+        table=table,
     )
 
 
@@ -362,11 +359,11 @@ def write_group(
                     p.step.offset_days
                 ):
                     continue  # sent meanwhile (another run committed first)
-                reason = services.blocked_reason(invoice, day)
+                reason, due = services.chase_check(invoice, day)
                 if reason is not None:
                     summary.skipped.append(Skipped(invoice.pk, invoice.number or "", reason))
                     continue
-                items.append((p, invoice, amount_due(invoice)))
+                items.append((p, invoice, due))
             if not items:
                 return
             _write(ctx, org, items, day, now, summary)
@@ -390,11 +387,20 @@ def _write(
     customer: Customer = items[0][1].customer
     language = services.language_of(customer, items[0][1] if len(items) == 1 else None)
     b2b = customer.kind == CustomerKind.COMPANY
+    subject_t = step.subject_fr if language == "fr" else step.subject_en
+    body_t = step.body_fr if language == "fr" else step.body_en
+    used = set(rules.template_variables(subject_t + body_t))
+    # Interest is computed when it is printed or invoiced (B2B only).
+    table = (
+        services.rate_table()
+        if b2b and (step.add_interest or used & {"late_interest", "recovery_indemnity"})
+        else None
+    )
     chased: list[services.ChasedInvoice] = []
     interests: dict[Any, interest.LateInterest] = {}
     for _p, invoice, due in items:
         assert invoice.due_date is not None
-        late = _interest_for(org, invoice, day) if b2b else None
+        late = _interest_for(org, invoice, day, table) if table is not None else None
         if late is not None:
             interests[invoice.pk] = late
         chased.append(
@@ -408,9 +414,7 @@ def _write(
         )
     total = sum((c.amount_due for c in chased), Decimal(0))
     first = items[0][1]
-    qr = services.qr_png(org, first, total) if "{{" in step.body_fr + step.body_en else None
-    subject_t = step.subject_fr if language == "fr" else step.subject_en
-    body_t = step.body_fr if language == "fr" else step.body_en
+    qr = services.qr_png(org, first, total) if "sepa_qr" in used else None
     values = services.template_values(
         org,
         customer,
@@ -418,7 +422,7 @@ def _write(
         language=language,
         day=day,
         step_name=step.name,
-        has_qr=qr is not None and "sepa_qr" in rules.template_variables(body_t),
+        has_qr=qr is not None,
     )
     subject, body = services.render(subject_t or step.name, body_t, values)
     to, cc = _recipients(org, customer, policy, step)

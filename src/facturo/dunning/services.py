@@ -20,6 +20,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import models
 from django.utils import timezone
 
 from facturo.audit import services as audit
@@ -985,25 +986,32 @@ def rate_table() -> tuple[interest.HalfYearRates, ...]:
 # --- sending checks --------------------------------------------------------------------------
 
 
-def blocked_reason(invoice: Invoice, day: dt.date) -> str | None:
-    """Why this invoice must not be chased on ``day`` (None: it may be)."""
+def chase_check(invoice: Invoice, day: dt.date) -> tuple[str | None, Decimal]:
+    """``(why this invoice must not be chased on day, or None; what it owes)``."""
     from facturo.payments.services import OPEN_STATUSES, amount_due
 
     if invoice.status not in OPEN_STATUSES:
-        return f"status {invoice.status}"
+        return f"status {invoice.status}", Decimal(0)
     settings = InvoiceDunning.objects.filter(invoice_id=invoice.pk).first()
     if settings is not None and settings.disputed:
-        return "disputed"
-    pauses = Pause.objects.filter(until__gte=day, lifted_at__isnull=True)
+        return f"disputed: {settings.dispute_reason}", Decimal(0)
     pause = (
-        pauses.filter(invoice_id=invoice.pk).first()
-        or pauses.filter(customer_id=invoice.customer_id).first()
+        Pause.objects.filter(until__gte=day, lifted_at__isnull=True)
+        .filter(models.Q(invoice_id=invoice.pk) | models.Q(customer_id=invoice.customer_id))
+        .order_by("-until")
+        .first()
     )
     if pause is not None:
-        return f"paused until {pause.until.isoformat()}"
-    if amount_due(invoice) <= 0:
-        return "nothing due"
-    return None
+        return f"paused until {pause.until.isoformat()}", Decimal(0)
+    due = amount_due(invoice)
+    if due <= 0:
+        return "nothing due", due
+    return None, due
+
+
+def blocked_reason(invoice: Invoice, day: dt.date) -> str | None:
+    """Why this invoice must not be chased on ``day`` (None: it may be)."""
+    return chase_check(invoice, day)[0]
 
 
 def still_wanted(row: OutboxEmail) -> str | None:
