@@ -588,6 +588,47 @@ def sepa_import_returns(
                   f"unknown {count['unknown']}, mismatch {count['amount_mismatch']}")  # fmt: skip
 
 
+dunning_app = typer.Typer(help="Payment reminders (dunning).", no_args_is_help=True)
+app.add_typer(dunning_app, name="dunning")
+
+
+@dunning_app.command("run")
+def dunning_run(
+    date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today, per time zone).")
+    ] = None,
+    organization: Annotated[str | None, typer.Option(help="Name or id.")] = None,
+) -> None:
+    """Queue the reminders due (safe to re-run, or to run on several machines); ends with
+    ``queued N, skipped N``, each skipped invoice listed with its reason."""
+    import datetime as dt
+
+    _setup()
+    from facturo.dunning import run as dunning
+
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        err.print(f"[red]--date: “{date}” is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    org_id = _pick_organization(None, organization).pk if organization else None
+    planned = dunning.count_planned(day, org_id)
+    with Progress(
+        TextColumn("Dunning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("dunning", total=planned)
+        summary = dunning.run_dunning(
+            day, org_id, on_progress=lambda n: progress.update(task, advance=n)
+        )
+    for s in summary.skipped:
+        console.print(f"skipped {s.number}: {s.reason}")
+    console.print(summary.line())
+
+
 def main() -> None:
     app()
 

@@ -215,4 +215,13 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
         timing="advance", lines=[{"description": "Licence logicielle", "unit_price": "1200",
                                   "vat_rate": "20"}],
     )  # fmt: skip
+    # Payment reminders: the standard policy (−3, +7, +15, +30 formal notice, +45
+    # collection); the invoices issued 75–40 days ago are overdue. One is disputed, and
+    # today's run is done so the history and the invoice timelines have something to show.
+    from facturo.dunning import run as dunning_run
+    from facturo.dunning import services as dunning
+
+    dunning.create_default_policy(ctx)
+    dunning.mark_disputed(ctx, issued[2].id, reason="Le client conteste la quantité livrée")
+    dunning_run.run_organization(org, today)
     return org, True

@@ -7,11 +7,18 @@ instead of at the next periodic flush.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from facturo.dunning import run as dunning_run
+from facturo.dunning import services as dunning_services
 from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
 from facturo.notifications import services as notifications
+from facturo.portal import links
 from facturo.subscriptions import billing
 
 
@@ -31,6 +38,22 @@ def flush_outbox() -> None:
 def daily_billing_run() -> None:
     """Every day at 06:00: bill the subscription periods due (safe to run twice)."""
     billing.run_due_billing()
+
+
+@db_periodic_task(crontab(hour="7", minute="30"))
+def daily_dunning_run() -> None:
+    """Every day at 07:30 (server time): queue the reminders due today in each
+    organization's time zone; e-mails wait for the policy's office hours (safe to run twice)."""
+    dunning_run.run_dunning()
+
+
+def _payment_link(invoice: Any) -> str:
+    # The portal lives above dunning: reminders get the customer's link through this hook.
+    base = getattr(settings, "FACTURO_BASE_URL", "") or os.environ.get("FACTURO_BASE_URL", "")
+    return links.invoice_link(invoice, base_url=base)
+
+
+dunning_services.set_link_builder(_payment_link)
 
 
 notifications.set_delivery_trigger(deliver_outbox)
