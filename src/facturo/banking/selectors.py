@@ -101,6 +101,13 @@ def candidates(ctx: Ctx, line: BankLine, limit: int = 8) -> list[Candidate]:
     for inv in invoices:
         if inv.customer_id in customers:
             add(inv.id, min(inv.open_amount, line.amount), 40, "same customer")
+    # Then the invoices that fit in the line, closest amounts first (parts of a split).
+    fitting = sorted(
+        (inv for inv in invoices if inv.open_amount <= line.amount),
+        key=lambda inv: (line.amount - inv.open_amount, inv.due_date, inv.number),
+    )
+    for inv in fitting:
+        add(inv.id, inv.open_amount, 20, "fits in the amount")
     return result
 
 

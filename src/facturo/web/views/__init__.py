@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import auth, catalog, customers, dashboard, invoices, organization, subscriptions
+from . import (
+    auth,
+    banking,
+    catalog,
+    customers,
+    dashboard,
+    invoices,
+    organization,
+    subscriptions,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -63,6 +72,18 @@ urlpatterns = [
         subscriptions.subscription_cancel,
         name="subscription_cancel",
     ),
+    # bank
+    path("bank/", banking.bank_home, name="bank_home"),
+    path("bank/upload/", banking.bank_upload, name="bank_upload"),
+    path("bank/reconcile/", banking.bank_reconcile, name="bank_reconcile"),
+    path("bank/reconcile/run/", banking.bank_match_run, name="bank_match_run"),
+    path("bank/lines/<uuid:pk>/accept/", banking.bank_line_accept, name="bank_line_accept"),
+    path("bank/lines/<uuid:pk>/confirm/", banking.bank_line_confirm, name="bank_line_confirm"),
+    path("bank/lines/<uuid:pk>/expense/", banking.bank_line_expense, name="bank_line_expense"),
+    path("bank/lines/<uuid:pk>/ignore/", banking.bank_line_ignore, name="bank_line_ignore"),
+    path("bank/matches/<uuid:pk>/undo/", banking.bank_match_undo, name="bank_match_undo"),
+    path("bank/rules/", banking.bank_rules, name="bank_rules"),
+    path("bank/report/", banking.bank_report, name="bank_report"),
     # organization
     path("settings/", organization.org_settings, name="org_settings"),
     path("settings/numbering-example/", organization.numbering_example, name="numbering_example"),
