@@ -4,6 +4,7 @@ and drafts. Loaded by ``facturo demo``; loading twice does nothing the second ti
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.utils import timezone
 
@@ -12,6 +13,7 @@ from facturo.catalog import services as catalog
 from facturo.customers import services as customers
 from facturo.invoicing import services as invoicing
 from facturo.organizations import services as orgs
+from facturo.organizations.context import Ctx
 from facturo.organizations.models import Membership, Organization, Role
 
 DEMO_EMAIL = "demo@facturo.example"
@@ -215,6 +217,7 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
         timing="advance", lines=[{"description": "Licence logicielle", "unit_price": "1200",
                                   "vat_rate": "20"}],
     )  # fmt: skip
+    _demo_bank(ctx, org, issued, today)
     # Payment reminders: the standard policy (−3, +7, +15, +30 formal notice, +45
     # collection); the invoices issued 75–40 days ago are overdue. One is disputed, and
     # today's run is done so the history and the invoice timelines have something to show.
@@ -225,3 +228,38 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
     dunning.mark_disputed(ctx, issued[2].id, reason="Le client conteste la quantité livrée")
     dunning_run.run_organization(org, today)
     return org, True
+
+
+def _demo_bank(ctx: Ctx, org: Organization, issued: list[Any], today: dt.date) -> None:
+    """A bank account and one imported statement: two lines matched automatically (invoice
+    number, RF reference), one waiting in the review queue (amount and a similar name), a
+    bank fee booked by a rule, and a transfer nobody recognises."""
+    from decimal import Decimal
+
+    from facturo.banking import services as banking
+    from facturo.banking.samples import SampleEntry, camt053
+    from facturo.formats.sepa.reference import creditor_reference
+    from facturo.payments.services import amount_due
+
+    account = banking.create_account(
+        ctx, name="Compte courant Crédit Agricole", iban=org.iban, bic=org.bic,
+        journal_code="BQ1",
+    )  # fmt: skip
+    banking.create_rule(
+        ctx, name="Frais bancaires", label_contains="FRAIS TENUE DE COMPTE", target_kind="fee",
+        ledger_account="627", action="confirm",
+    )  # fmt: skip
+    day = today - dt.timedelta(days=3)
+    due = [amount_due(inv) for inv in issued]
+    entries = [
+        SampleEntry(day, due[1], f"VIR SEPA FACTURE {issued[1].number}",
+                    "CABINET DUPONT AVOCATS", bank_reference="DEMO-0001"),
+        SampleEntry(day, due[3], "VIREMENT", "MULLER DIGITAL GMBH",
+                    reference=creditor_reference(issued[3].number), bank_reference="DEMO-0002"),
+        SampleEntry(day, due[5], "VIR DUPONT", "Cabinet Dupont", bank_reference="DEMO-0003"),
+        SampleEntry(day, Decimal("-8.40"), "FRAIS TENUE DE COMPTE", bank_reference="DEMO-0004"),
+        SampleEntry(day, Decimal("250.00"), "REMBOURSEMENT DEPOT DE GARANTIE",
+                    "SCI LES TILLEULS", bank_reference="DEMO-0005"),
+    ]  # fmt: skip
+    data = camt053(org.iban, entries, opening=Decimal("12480.35"), statement_id="DEMO-RELEVE-1")
+    banking.import_statement(ctx, data, "releve-demo.xml", account_id=account.pk)
