@@ -19,7 +19,7 @@ from facturo.dunning import services as dunning_services
 from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
 from facturo.notifications import services as notifications
 from facturo.portal import links
-from facturo.subscriptions import billing
+from facturo.subscriptions import alerts, billing
 
 
 # They return nothing: Huey would keep every result in its storage until read.
@@ -34,10 +34,18 @@ def flush_outbox() -> None:
     notifications.deliver_pending()
 
 
-@db_periodic_task(crontab(hour="6", minute="0"))
+@db_periodic_task(crontab(minute="5"))
 def daily_billing_run() -> None:
-    """Every day at 06:00: bill the subscription periods due (safe to run twice)."""
+    """Every hour (at :05): bill the subscription periods due on each organization's own
+    date, soon after its midnight (safe to run twice: each period is billed once)."""
     billing.run_due_billing()
+
+
+@db_periodic_task(crontab(hour="7", minute="0"))
+def subscription_alerts() -> None:
+    """Every day at 07:00: renewals and ends of fixed-term subscriptions coming soon, to
+    their owners (each alert once per subscription and period)."""
+    alerts.send_alerts()
 
 
 @db_periodic_task(crontab(hour="7", minute="30"))

@@ -434,6 +434,48 @@ def create_plan(ctx: Ctx, name: str, lines: Iterable[Mapping[str, Any]], **data:
     return plan
 
 
+def update_plan(
+    ctx: Ctx, pk: Any, name: str, lines: Iterable[Mapping[str, Any]], **data: Any
+) -> Plan:
+    """Change a plan: name, schedule, trial, lines, archived. Subscriptions already made from
+    it keep their own copy (their lines and schedule change through :func:`change`)."""
+    ctx.require(Perm.EDIT_CATALOG)
+    name = clean_text(name, "name", max_length=200)
+    if not name:
+        raise BusinessError("plan.name_required", _("A name is required."), field="name")
+    schedule = _clean_schedule(data)
+    trial_days = int(data.get("trial_days") or 0)
+    if not 0 <= trial_days <= 365:
+        raise BusinessError(
+            "plan.invalid_trial", _("A trial lasts 0 to 365 days."), field="trial_days"
+        )
+    with atomic():
+        plan: Plan = _get(Plan, ctx, pk, "plan", for_update=True)
+        clean = _clean_lines(ctx, lines, plan.currency)
+        before = {"name": plan.name, "lines": plan.lines.count()}
+        plan.name = name
+        plan.trial_days = trial_days
+        plan.archived = bool(data.get("archived", plan.archived))
+        plan.semi_day1 = plan.semi_day2 = None
+        for key, value in schedule.items():
+            setattr(plan, key, value)
+        plan.save()
+        plan.lines.all().delete()
+        PlanLine.objects.bulk_create(
+            PlanLine(plan=plan, **{k: v for k, v in line.items() if not k.startswith("discount")})
+            for line in clean
+        )
+        audit.record(
+            ctx.organization.id,
+            ctx.actor,
+            "plan.updated",
+            plan,
+            before=before,
+            after={"name": name, "lines": len(clean), **schedule},
+        )
+    return plan
+
+
 # --- subscriptions -------------------------------------------------------------------------
 
 

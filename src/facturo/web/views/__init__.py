@@ -45,6 +45,19 @@ urlpatterns = [
     # subscriptions
     path("subscriptions/", subscriptions.subscription_list, name="subscription_list"),
     path("subscriptions/plans/", subscriptions.plan_list, name="plan_list"),
+    path("subscriptions/plans/new/", subscriptions.plan_edit, name="plan_create"),
+    path("subscriptions/plans/<uuid:pk>/edit/", subscriptions.plan_edit, name="plan_edit"),
+    path("subscriptions/new/", subscriptions.subscription_create, name="subscription_create"),
+    path(
+        "subscriptions/<uuid:pk>/edit/",
+        subscriptions.subscription_edit,
+        name="subscription_edit",
+    ),
+    path(
+        "subscriptions/<uuid:pk>/change/",
+        subscriptions.subscription_change,
+        name="subscription_change",
+    ),
     path("subscriptions/runs/", subscriptions.billing_run_list, name="billing_run_list"),
     path("subscriptions/runs/start/", subscriptions.billing_run_start, name="billing_run_start"),
     path(
