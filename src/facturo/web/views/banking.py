@@ -21,6 +21,7 @@ from facturo.banking import services as banking
 from facturo.banking.models import BankLine, LineStatus, MatchKind, RuleAction
 from facturo.core.errors import BusinessError, NotFound
 from facturo.core.errors import _ as mark
+from facturo.core.money import round_money
 from facturo.customers.models import Customer
 from facturo.organizations.context import Ctx, Perm
 
@@ -120,7 +121,7 @@ def _candidates(ctx: Ctx, line: BankLine) -> list[dict[str, Any]]:
     return [
         {
             "invoice": c.invoice,
-            "amount": c.amount,
+            "amount": f"{round_money(c.amount, c.invoice.currency):f}",
             "open": Amount(c.invoice.open_amount, c.invoice.currency),
             "score": c.score,
             "why": c.why,
@@ -141,8 +142,10 @@ def _panel_context(ctx: Ctx, line: BankLine) -> dict[str, Any]:
             .order_by("name")
             .values("id", "name")[:500]
         )
+    write_off = Decimal(str(suggestion.get("write_off") or "0"))
     return {
         "line": line,
+        "write_off": f"{round_money(write_off, line.currency):f}" if write_off > 0 else "",
         "amount": Amount(line.amount, line.currency),
         "candidates": _candidates(ctx, line) if line.status in banking.OPEN_LINE else [],
         "suggestion": suggestion,
