@@ -642,6 +642,8 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/mandates/{mandate_id}/revoke"),
     ("get", "/api/v1/sepa-batches"), ("post", "/api/v1/sepa-batches"),
     ("get", "/api/v1/sepa-batches/{batch_id}/file"),
+    ("post", "/api/v1/sepa-batches/{batch_id}/settle"), ("post", "/api/v1/sepa-returns"),
+    ("get", "/api/v1/payment-settings"), ("put", "/api/v1/payment-settings"),
     ("get", "/api/v1/bank/accounts"), ("post", "/api/v1/bank/accounts"),
     ("get", "/api/v1/bank/accounts/{account_id}/reconciliation"),
     ("post", "/api/v1/bank/statements"), ("get", "/api/v1/bank/lines"),

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
-from ninja import Field, Query, Router, Schema
+from ninja import Field, File, Query, Router, Schema, UploadedFile
 from ninja.responses import Status
 
-from facturo.core.errors import NotFound, _
+from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.money import ZERO, round_money
 from facturo.customers import services as customers
 from facturo.invoicing.models import Invoice
 from facturo.organizations.context import Ctx, Perm
-from facturo.payments import selectors, sepa
+from facturo.payments import notify, selectors, sepa
 from facturo.payments import services as payments
 from facturo.payments.models import (
     DebitBatch,
@@ -51,6 +51,7 @@ assert set(MandateKindName.__args__) == set(MandateKind.values)  # type: ignore[
 assert set(MandateSourceName.__args__) == set(MandateSource.values)  # type: ignore[attr-defined]
 MAX_ALLOCATIONS = 100
 MAX_BATCH_INVOICES = 1000
+MAX_RETURNS_FILE = 20 * 1024 * 1024
 
 if TYPE_CHECKING:  # an exact decimal (the currency's decimals are checked by the service)
     Amount = Decimal
@@ -157,7 +158,34 @@ class BatchOut(Schema):
     total: DecimalOut
     currency: str
     filename: str
+    version: str = Field(description="pain.008.001.02 or pain.008.001.08.")
+    settled_at: dt.datetime | None = Field(description="When the bank credited it.")
     created_at: dt.datetime
+
+
+class SettledOut(Schema):
+    settled: int = Field(description="Pending debits now received.")
+
+
+class ReturnOut(Schema):
+    end_to_end_id: str
+    reason_code: str = Field(description="ISO 20022 reason code (AM04, MD06, …).")
+    reason: str = Field(description="The reason in words, in the request's language.")
+    outcome: Literal["returned", "already_returned", "unknown", "amount_mismatch"]
+    payment_id: uuid.UUID | None
+    invoices: list[str | None]
+    position: str = Field(description="Where in the file.")
+
+
+class ReturnsOut(Schema):
+    items: list[ReturnOut]
+
+
+class PaymentSettingsIO(Input):
+    notify_on_payment: Literal["none", "issuer", "address"]
+    notify_address: str = optional(max_length=254)
+    prenotification_days: int = Field(14, ge=0, le=30)
+    pain_version: Literal["pain.008.001.02", "pain.008.001.08"] = "pain.008.001.02"
 
 
 class BatchPage(PageMeta):
@@ -218,7 +246,8 @@ def mandate_out(mandate: Mandate) -> dict[str, Any]:
 
 def batch_out(batch: DebitBatch) -> dict[str, Any]:
     return {**{k: getattr(batch, k) for k in (
-        "id", "message_id", "collection_date", "count", "currency", "filename", "created_at")},
+        "id", "message_id", "collection_date", "count", "currency", "filename", "version",
+        "settled_at", "created_at")},
         "total": _money(batch.total, batch.currency)}  # fmt: skip
 
 
@@ -285,6 +314,9 @@ class RevokeIn(Input):
 
 class BatchIn(Input):
     collection_date: dt.date
+    version: Literal["pain.008.001.02", "pain.008.001.08"] | None = Field(
+        None, description="Default: the organization's setting."
+    )
     invoice_ids: list[uuid.UUID] | None = Field(
         None, max_length=MAX_BATCH_INVOICES,
         description="Default: every invoice due by the collection date of a customer with a "
@@ -520,15 +552,16 @@ def create_batch(request: HttpRequest, payload: BatchIn) -> Status:
     if payload.invoice_ids is not None:
         _check_invoices(ctx, payload.invoice_ids, "invoice_ids")
     result = sepa.create_batch(ctx, collection_date=payload.collection_date,
-                               invoice_ids=payload.invoice_ids)  # fmt: skip
+                               invoice_ids=payload.invoice_ids,
+                               version=payload.version)  # fmt: skip
     body = {"batch": batch_out(result.batch) if result.batch else None,
             "skipped": [vars(s) for s in result.skipped]}  # fmt: skip
     return Status(201 if result.batch else 200, body)
 
 
 @router.get("/sepa-batches/{batch_id}/file", response={200: None},
-            summary="Download the batch's pain.008.001.02 file (as generated)",
-            openapi_extra={"responses": {"200": {"description": "pain.008.001.02 XML",
+            summary="Download the batch's pain.008 file (as generated)",
+            openapi_extra={"responses": {"200": {"description": "pain.008.001.02/.08 XML",
                            "content": {"application/xml": {"schema": {
                                "type": "string"}}}}}})  # fmt: skip
 def batch_file(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
@@ -536,3 +569,42 @@ def batch_file(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     response = HttpResponse(bytes(batch.content), content_type="application/xml")
     response["Content-Disposition"] = content_disposition_header(True, batch.filename)
     return response
+
+
+@router.post("/sepa-batches/{batch_id}/settle", response=SettledOut,
+             summary="The bank credited the batch: its pending debits become received")  # fmt: skip
+def settle_batch(request: HttpRequest, batch_id: uuid.UUID) -> dict[str, Any]:
+    return {"settled": sepa.settle_batch(ctx_of(request), batch_id)}
+
+
+@router.post("/sepa-returns", response=ReturnsOut,
+             summary="Import a pain.002 or camt.054 file: rejected/returned debits reopen "
+                     "their invoices, with the ISO reason (idempotent)")  # fmt: skip
+def import_returns(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    ctx.require(Perm.EDIT_INVOICES)
+    if file.size is not None and file.size > MAX_RETURNS_FILE:
+        raise BusinessError("sepa.file_too_large", _("The file is larger than 20 MiB."), "file")
+    report = sepa.import_returns(ctx, file.read(), filename=file.name or "returns.xml")
+    return {"items": [vars(r) for r in report]}
+
+
+@router.get("/payment-settings", response=PaymentSettingsIO,
+            summary="Payment notifications, SEPA pre-notification, pain.008 version")  # fmt: skip
+def get_payment_settings(request: HttpRequest) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    ctx.require(Perm.VIEW)
+    row = notify.settings_of(ctx.organization)
+    return {k: getattr(row, k) for k in (
+        "notify_on_payment", "notify_address", "prenotification_days", "pain_version")}  # fmt: skip
+
+
+@router.put("/payment-settings", response=PaymentSettingsIO, summary="Change payment settings")
+def put_payment_settings(request: HttpRequest, payload: PaymentSettingsIO) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    row = notify.save_settings(ctx, notify_on_payment=payload.notify_on_payment,
+                               notify_address=payload.notify_address or "",
+                               prenotification_days=payload.prenotification_days,
+                               pain_version=payload.pain_version)  # fmt: skip
+    return {k: getattr(row, k) for k in (
+        "notify_on_payment", "notify_address", "prenotification_days", "pain_version")}  # fmt: skip

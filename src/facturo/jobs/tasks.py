@@ -18,6 +18,7 @@ from facturo.dunning import run as dunning_run
 from facturo.dunning import services as dunning_services
 from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
 from facturo.notifications import services as notifications
+from facturo.payments import online
 from facturo.portal import links
 from facturo.subscriptions import alerts, billing
 
@@ -63,5 +64,18 @@ def _payment_link(invoice: Any) -> str:
 
 dunning_services.set_link_builder(_payment_link)
 
+
+
+@db_periodic_task(crontab(minute="*/15"))
+def send_payment_links() -> None:
+    """Every 15 minutes: e-mail the card links of auto-pay invoices (once per invoice)."""
+    online.send_payment_links()
+
+
+@db_periodic_task(crontab(minute="7,37"))
+def expire_stale_checkouts() -> None:
+    """Twice an hour: expire hosted payment pages that ask for another amount than is owed
+    (retries what a provider outage left open)."""
+    online.expire_stale_checkouts()
 
 notifications.set_delivery_trigger(deliver_outbox)

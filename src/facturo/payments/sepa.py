@@ -576,8 +576,10 @@ def settle_batch(ctx: Ctx, batch_id: Any) -> int:
 
 def reason_text(code: str) -> str:
     """The readable reason of an ISO reason code, in the active language."""
+    from django.utils.translation import gettext
+
     known = RETURN_REASONS.get(code)
-    return str(known) if known else str(_("Reason code %(code)s") % {"code": code})
+    return gettext(known) if known else gettext(_("Reason code %(code)s")) % {"code": code}
 
 
 def _return(ctx: Ctx, payment: Payment, code: str, returned_on: dt.date, note: str = "") -> Payment:

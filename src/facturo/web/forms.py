@@ -409,3 +409,165 @@ class MemberForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+# --- payments --------------------------------------------------------------------------------
+
+PAYMENT_METHODS = [
+    ("transfer", _("Bank transfer")),
+    ("card", _("Card")),
+    ("sepa_debit", _("SEPA direct debit")),
+    ("cheque", _("Cheque")),
+    ("cash", _("Cash")),
+    ("other", _("Other")),
+]
+
+
+class CustomerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.name)
+
+
+class PaymentForm(forms.Form):
+    customer = CustomerChoiceField(queryset=Customer.objects.none(), label=_("Customer"))
+    amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=2)
+    currency = forms.CharField(label=_("Currency"), max_length=3, initial="EUR")
+    method = forms.ChoiceField(label=_("Method"), choices=PAYMENT_METHODS, initial="transfer")
+    received_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    payer = forms.CharField(label=_("Payer"), max_length=200, required=False)
+    reference = forms.CharField(label=_("Reference"), max_length=200, required=False)
+    fees = forms.DecimalField(
+        label=_("Fees"), max_digits=15, decimal_places=2, required=False, initial=0
+    )
+    auto_allocate = forms.BooleanField(
+        label=_("Allocate to the oldest open invoices"), required=False, initial=True
+    )
+
+    def __init__(self, *args: Any, ctx: Ctx, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["customer"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Customer.objects.filter(
+            organization=ctx.organization, archived=False
+        ).order_by("name")
+
+
+class AllocateForm(forms.Form):
+    invoice = forms.ChoiceField(label=_("Invoice"))
+    amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=2)
+
+    def __init__(self, *args: Any, invoices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["invoice"].choices = invoices  # type: ignore[attr-defined]
+
+
+class UnallocateForm(forms.Form):
+    allocation = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=2)
+    refunded_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    method = forms.ChoiceField(label=_("Method"), choices=PAYMENT_METHODS, initial="transfer")
+    reference = forms.CharField(label=_("Reference"), max_length=200, required=False)
+
+
+class MandateCreateForm(forms.Form):
+    customer = CustomerChoiceField(queryset=Customer.objects.none(), label=_("Customer"))
+    debtor_name = forms.CharField(label=_("Account holder"), max_length=70)
+    iban = forms.CharField(label=_("IBAN"), max_length=50)
+    bic = forms.CharField(label=_("BIC"), max_length=20, required=False)
+    signed_on = forms.DateField(
+        label=_("Signature date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=[("recurrent", _("Recurrent")), ("one_off", _("One-off"))]
+    )
+    reference = forms.CharField(
+        label=_("Mandate reference (UMR)"),
+        max_length=35,
+        required=False,
+        help_text=_("Leave empty to generate one."),
+    )
+
+    def __init__(self, *args: Any, ctx: Ctx, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["customer"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Customer.objects.filter(
+            organization=ctx.organization, archived=False
+        ).order_by("name")
+
+
+class RevokeForm(forms.Form):
+    revoked_on = forms.DateField(
+        label=_("Revoked on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
+
+
+PAIN_VERSIONS = [("pain.008.001.02", "pain.008.001.02"), ("pain.008.001.08", "pain.008.001.08")]
+
+
+class BatchForm(forms.Form):
+    collection_date = forms.DateField(
+        label=_("Collection date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    version = forms.ChoiceField(label=_("SEPA file version"), choices=PAIN_VERSIONS)
+
+
+class ReturnsUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Bank file (pain.002 or camt.054)"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".xml,application/xml,text/xml"}),
+    )
+
+
+class ManualReturnForm(forms.Form):
+    payment = forms.UUIDField(widget=forms.HiddenInput)
+    reason_code = forms.ChoiceField(label=_("Reason"))
+    returned_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, reasons: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason_code"].choices = reasons  # type: ignore[attr-defined]
+
+
+class StripeForm(forms.Form):
+    secret_key = forms.CharField(
+        label=_("Secret key"), max_length=255, widget=forms.PasswordInput(render_value=False),
+        help_text=_("sk_live_… or sk_test_…; leave empty to keep the current one."),
+        required=False,
+    )  # fmt: skip
+    webhook_secret = forms.CharField(
+        label=_("Webhook signing secret"), max_length=255, required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("whsec_…; leave empty to keep the current one."),
+    )  # fmt: skip
+    enabled = forms.BooleanField(label=_("Online payment enabled"), required=False)
+
+
+class PaymentSettingsForm(forms.Form):
+    notify_on_payment = forms.ChoiceField(
+        label=_("Notify when a payment is received"),
+        choices=[
+            ("issuer", _("The member who issued the invoice")),
+            ("address", _("A fixed address")),
+            ("none", _("Nobody")),
+        ],
+    )
+    notify_address = forms.EmailField(label=_("Notification address"), required=False)
+    prenotification_days = forms.IntegerField(
+        label=_("SEPA pre-notification (days before collection)"), min_value=0, max_value=30
+    )
+    pain_version = forms.ChoiceField(label=_("SEPA file version"), choices=PAIN_VERSIONS)
+
+
+class CreditorForm(forms.Form):
+    identifier = forms.CharField(label=_("Creditor identifier (ICS)"), max_length=40)
+    iban = forms.CharField(
+        label=_("IBAN credited"), max_length=50, required=False,
+        help_text=_("Default: the organization's IBAN."),
+    )  # fmt: skip
+    bic = forms.CharField(label=_("BIC"), max_length=20, required=False)

@@ -13,6 +13,7 @@ from . import (
     dashboard,
     invoices,
     organization,
+    payments,
     subscriptions,
 )
 
@@ -97,6 +98,16 @@ urlpatterns = [
     path("bank/matches/<uuid:pk>/undo/", banking.bank_match_undo, name="bank_match_undo"),
     path("bank/rules/", banking.bank_rules, name="bank_rules"),
     path("bank/report/", banking.bank_report, name="bank_report"),
+    # payments
+    path("payments/", payments.payment_list, name="payment_list"),
+    path("payments/new/", payments.payment_create, name="payment_create"),
+    path("payments/<uuid:pk>/", payments.payment_detail, name="payment_detail"),
+    path("payments/mandates/", payments.mandate_list, name="mandate_list"),
+    path("payments/mandates/<uuid:pk>/", payments.mandate_detail, name="mandate_detail"),
+    path("payments/sepa/", payments.batch_list, name="batch_list"),
+    path("payments/sepa/<uuid:pk>/", payments.batch_detail, name="batch_detail"),
+    path("payments/sepa/<uuid:pk>/file/", payments.batch_file, name="batch_file"),
+    path("payments/settings/", payments.payment_settings, name="payment_settings"),
     # organization
     path("settings/", organization.org_settings, name="org_settings"),
     path("settings/numbering-example/", organization.numbering_example, name="numbering_example"),
