@@ -651,6 +651,19 @@ EXPECTED_ROUTES = {
     *(("post", f"/api/v1/bank/lines/{{line_id}}/{action}") for action in (
         "confirm", "accept", "expense", "ignore")),
     ("post", "/api/v1/bank/matches/{match_id}/undo"), ("post", "/api/v1/bank/match-runs"),
+    ("get", "/api/v1/dunning/policies"), ("post", "/api/v1/dunning/policies"),
+    ("get", "/api/v1/dunning/policies/{policy_id}"),
+    ("put", "/api/v1/dunning/policies/{policy_id}"),
+    ("post", "/api/v1/dunning/policies/{policy_id}/archive"),
+    ("post", "/api/v1/dunning/assignments"), ("post", "/api/v1/dunning/preview"),
+    ("get", "/api/v1/dunning/pauses"), ("post", "/api/v1/dunning/pauses"),
+    ("post", "/api/v1/dunning/pauses/{pause_id}/lift"),
+    *(("post", f"/api/v1/invoices/{{invoice_id}}/dunning/{action}") for action in (
+        "dispute", "resolve", "policy")),
+    ("get", "/api/v1/invoices/{invoice_id}/dunning/timeline"),
+    ("get", "/api/v1/dunning/tasks"), ("post", "/api/v1/dunning/tasks/{task_id}/done"),
+    ("get", "/api/v1/dunning/upcoming"), ("get", "/api/v1/dunning/reminders"),
+    ("post", "/api/v1/dunning/runs"),
 }  # fmt: skip
 
 

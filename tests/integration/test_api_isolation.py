@@ -28,6 +28,7 @@ from tests.integration.test_api import (
 from tests.integration.test_api_payments import payment_ids, record
 from tests.integration.test_api_subscriptions import create_subscription, subscription_ids
 from tests.integration.test_bank_api import b_bank_line, bank_ids
+from tests.integration.test_dunning_api import dunning_ids
 
 TODAY = timezone.localdate()
 
@@ -77,6 +78,7 @@ class Scenario:
         self.subscriptions = subscription_ids(a, self.customer)  # plan, subscription, run
         self.payments = payment_ids(a, ctx_a, self.customer, self.deposit)
         self.bank = bank_ids(a, ctx_a, self.customer)
+        self.dunning = dunning_ids(a, ctx_a, self.customer, self.issued_id)
         self.secrets = [self.customer, self.product, self.draft, self.issued_id, self.deposit,
                         self.note, self.issued["number"], "Secret A"]  # fmt: skip
 
@@ -91,6 +93,7 @@ class Scenario:
             **self.subscriptions,
             **self.payments,
             **self.bank,
+            **self.dunning,
         }
         assert name in known, f"the isolation test does not know which id to put in {name!r}"
         return known[name]

@@ -39,13 +39,17 @@ def steps(policy: DunningPolicy) -> list[DunningStep]:
     return list(policy.steps.filter(archived=False).order_by("offset_days"))
 
 
-def history(ctx: Ctx, limit: int = 200) -> QuerySet[ReminderMessage]:
+def history_queryset(ctx: Ctx) -> QuerySet[ReminderMessage]:
     return (
         ReminderMessage.objects.filter(organization=ctx.organization)
         .select_related("customer")
         .prefetch_related("reminders__invoice", "reminders__step")
-        .order_by("-created_at")[:limit]
+        .order_by("-created_at")
     )
+
+
+def history(ctx: Ctx, limit: int = 200) -> QuerySet[ReminderMessage]:
+    return history_queryset(ctx)[:limit]
 
 
 def message(ctx: Ctx, message_id: Any) -> ReminderMessage:

@@ -239,7 +239,7 @@ def sample_values(ctx: Ctx, language: str, customer_id: Any = None) -> dict[str,
     day = ctx.today()
     customer = None
     if customer_id:
-        customer = Customer.objects.filter(organization=org, pk=customer_id).first()
+        customer = _customer(ctx, customer_id)
     if customer is not None:
         from facturo.payments.services import OPEN_STATUSES, amount_due
 
@@ -678,6 +678,7 @@ def update_policy(
     ctx: Ctx, policy_id: Any, *, steps: Iterable[Mapping[str, Any]] | None = None, **data: Any
 ) -> DunningPolicy:
     ctx.require(Perm.MANAGE_ORGANIZATION)
+    get_policy(ctx, policy_id)  # another organization's policy: 404 before any other error
     fields = _clean_policy(data)
     cleaned = clean_steps(steps) if steps is not None else None
     with atomic():
@@ -760,6 +761,9 @@ def assign_policy(
 ) -> PolicyAssignment:
     """The policy for one customer, or for a segment (companies / individuals)."""
     ctx.require(Perm.MANAGE_ORGANIZATION)
+    get_policy(ctx, policy_id)
+    if customer_id:
+        _customer(ctx, customer_id)
     if bool(customer_id) == bool(segment):
         raise BusinessError(
             "dunning.assignment_target",
@@ -898,6 +902,9 @@ def pause(
 ) -> Pause:
     """No reminder for this customer (or invoice) up to and including ``until``."""
     ctx.require(Perm.SEND_INVOICES)
+    # Ids first: another organization's object is a 404 whatever else is wrong.
+    customer = _customer(ctx, customer_id) if customer_id else None
+    invoice = _invoice(ctx, invoice_id) if invoice_id else None
     if bool(customer_id) == bool(invoice_id):
         raise BusinessError(
             "dunning.pause_target",
@@ -918,8 +925,6 @@ def pause(
             "dunning.reason_required", _("Say why dunning is paused."), field="reason"
         )
     with atomic():
-        customer = _customer(ctx, customer_id) if customer_id else None
-        invoice = _invoice(ctx, invoice_id) if invoice_id else None
         row = Pause.objects.create(
             organization=ctx.organization,
             customer=customer,
