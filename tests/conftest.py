@@ -105,9 +105,11 @@ def _flush_around_triggers() -> None:
         return [
             *SQLITE_REVERSE,
             *ledger_triggers.SQLITE_REVERSE,
+            *ledger_triggers.SQLITE_CHAIN_REVERSE,
             *statements,
             *SQLITE,
             *ledger_triggers.SQLITE,
+            *ledger_triggers.SQLITE_CHAIN,
         ]
 
     sql_flush._facturo = True  # type: ignore[attr-defined]

@@ -17,9 +17,13 @@ Payments (docs/accounting.md, « Entries per business event »):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
+
+from django.db import connections
 
 from facturo.banking import events as bank_events
 from facturo.core.document import TypeCode, from_dict
@@ -47,6 +51,7 @@ from facturo.core.ledger_postings import (
     write_off_entry,
 )
 from facturo.foundation import events
+from facturo.foundation.db import current_alias
 from facturo.invoicing.events import InvoiceIssued
 from facturo.invoicing.models import Invoice
 from facturo.payments import events as pay_events
@@ -89,17 +94,52 @@ def _settlement(led: m.InvoiceLedger, amount: Decimal) -> Settlement:
     return Settlement(led.number, amount, None if vat.is_empty else vat, paid_before=led.paid)
 
 
-def _line_accounts(invoice_id: uuid.UUID) -> dict[int, str]:
-    """Lines carrying their own revenue account (copied from the product, or typed): it
-    wins over the mapping rules. One query; positions are 1-based as in the document."""
-    from facturo.invoicing.models import InvoiceLine
+_SEP = "\x1f"
+_LOAD_SQL = {
+    "postgresql": """SELECT i.snapshot, i.customer_id, i.credited_invoice_id, i.issue_date,
+        (SELECT string_agg(l.account_code, E'\\x1f' ORDER BY l.position, l.id)
+         FROM invoicing_invoiceline l WHERE l.invoice_id = i.id)
+        FROM invoicing_invoice i WHERE i.id = %s""",
+    "sqlite": """SELECT i.snapshot, i.customer_id, i.credited_invoice_id, i.issue_date,
+        (SELECT group_concat(account_code, char(31)) FROM (SELECT account_code
+         FROM invoicing_invoiceline WHERE invoice_id = i.id ORDER BY position, id))
+        FROM invoicing_invoice i WHERE i.id = %s""",
+}
 
-    codes = (
-        InvoiceLine.objects.filter(invoice_id=invoice_id)
-        .order_by("position", "id")
-        .values_list("account_code", flat=True)
-    )
-    return {i: code for i, code in enumerate(codes, start=1) if code and _pcg(code)}
+
+@dataclass(frozen=True)
+class _Issued:
+    snapshot: dict[str, Any]
+    customer_id: uuid.UUID
+    credited_invoice_id: uuid.UUID | None
+    issue_date: dt.date
+    line_accounts: dict[int, str]
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
+
+
+def _load_issued(invoice_id: uuid.UUID) -> _Issued:
+    """The issued document and its lines' own revenue accounts in one query (the posting
+    runs inside every issue: each round trip counts)."""
+    conn = connections[current_alias()]
+    sql = _LOAD_SQL["postgresql" if conn.vendor == "postgresql" else "sqlite"]
+    with conn.cursor() as cur:
+        cur.execute(sql, [invoice_id if conn.vendor == "postgresql" else invoice_id.hex])
+        snapshot, customer_id, credited_id, issue_date, codes = cur.fetchone()
+    if isinstance(snapshot, str | bytes):
+        snapshot = json.loads(snapshot)
+    if isinstance(issue_date, str):
+        issue_date = dt.date.fromisoformat(issue_date)
+    accounts = {
+        i: code for i, code in enumerate((codes or "").split(_SEP), start=1) if code and _pcg(code)
+    }
+    customer = _uuid(customer_id)
+    assert customer is not None
+    return _Issued(snapshot, customer, _uuid(credited_id), issue_date, accounts)
 
 
 def _pcg(code: str) -> bool:
@@ -116,33 +156,28 @@ def _pcg(code: str) -> bool:
 def on_invoice_issued(event: InvoiceIssued) -> None:
     org_id = event.organization_id
     state = lock_state(org_id)
-    inv = Invoice.objects.only(
-        "id", "snapshot", "customer_id", "credited_invoice_id", "kind", "issue_date", "number"
-    ).get(pk=event.invoice_id)
-    assert inv.issue_date is not None
+    inv = _load_issued(event.invoice_id)
     check_open(state, inv.issue_date)
     books = books_for(state)
-    doc = from_dict(inv.snapshot or {})
+    doc = from_dict(inv.snapshot)
     if doc.currency != books.currency:
         record_unposted(
             org_id,
             event.kind,
-            str(inv.id),
+            str(event.invoice_id),
             event.number,
             f"{doc.currency} document in {books.currency} books: post it by hand",
         )
         return
     settings = books.settings
-    line_accounts = _line_accounts(inv.id)
+    line_accounts = inv.line_accounts
     customer = CustomerAccount(
         customer_code(inv.customer_id), doc.buyer.name[:200] or "-", doc.buyer.address.country_code
     )
     credited_led: m.InvoiceLedger | None = None
     credited: CreditedInvoice | None = None
     if doc.type_code == TypeCode.CREDIT_NOTE and inv.credited_invoice_id:
-        credited_led = (
-            m.InvoiceLedger.objects.select_for_update().filter(pk=inv.credited_invoice_id).first()
-        )
+        credited_led = invoice_ledger(org_id, inv.credited_invoice_id, books)
         if credited_led is not None:
             credited = CreditedInvoice(_vat_of(credited_led), credited_led.paid)
     entry, vat = document_posting(
@@ -154,21 +189,11 @@ def on_invoice_issued(event: InvoiceIssued) -> None:
         book_currency=books.currency,
         line_accounts=line_accounts,
     )
-    tag = inv.credited_invoice_id or inv.id
+    tag = inv.credited_invoice_id or event.invoice_id
     if entry is not None:
-        post(state, books, entry, source_id=str(inv.id), invoice_id=tag, posted_by=SYSTEM)
+        post(state, books, entry, source_id=str(event.invoice_id), invoice_id=tag, posted_by=SYSTEM)
     if doc.type_code != TypeCode.CREDIT_NOTE:
-        m.InvoiceLedger.objects.create(
-            invoice_id=inv.id,
-            organization_id=org_id,
-            number=doc.number,
-            issue_date=doc.issue_date,
-            customer_code=customer.code,
-            customer_name=customer.name,
-            total=doc.totals.tax_inclusive,
-            pending_vat=_vat_json(vat),
-        )
-        return
+        return  # its InvoiceLedger row is made when first needed (one insert less here)
     if credited_led is not None:
         after = _vat_of(credited_led).minus(vat)
         credited_led.total = after.total
@@ -177,6 +202,46 @@ def on_invoice_issued(event: InvoiceIssued) -> None:
         # Payments kept part of a reversed allocation without an event: post it here.
         _sweep_allocations(state, books, credited_led)
         letter_invoice(state, credited_led.invoice_id, doc.issue_date)
+
+
+def invoice_ledger(
+    org_id: uuid.UUID, invoice_id: uuid.UUID, books: Books
+) -> m.InvoiceLedger | None:
+    """The ledger's row of a posted invoice or deposit invoice, locked; made from its frozen
+    document the first time an allocation, a credit note or a write-off needs it (every
+    such event goes through here, so ``paid`` and the VAT stay in step). None when the
+    invoice was never posted (foreign currency, issued before the ledger existed)."""
+    led = m.InvoiceLedger.objects.select_for_update().filter(pk=invoice_id).first()
+    if led is not None:
+        return led
+    inv = (
+        Invoice.objects.filter(pk=invoice_id, organization_id=org_id)
+        .only("id", "snapshot", "customer_id", "kind", "number")
+        .first()
+    )
+    if inv is None or not inv.snapshot or inv.kind not in ("invoice", "deposit"):
+        return None
+    if not m.Entry.objects.filter(
+        organization_id=org_id,
+        source_kind__in=("invoice", "deposit_invoice"),
+        source_id=str(inv.id),
+    ).exists():
+        return None
+    doc = from_dict(inv.snapshot)
+    customer = CustomerAccount(
+        customer_code(inv.customer_id), doc.buyer.name[:200] or "-", doc.buyer.address.country_code
+    )
+    _entry, vat = document_posting(doc, customer, books.settings, book_currency=doc.currency)
+    return m.InvoiceLedger.objects.create(
+        invoice_id=inv.id,
+        organization_id=org_id,
+        number=doc.number,
+        issue_date=doc.issue_date,
+        customer_code=customer.code,
+        customer_name=customer.name,
+        total=doc.totals.tax_inclusive,
+        pending_vat=_vat_json(vat),
+    )
 
 
 def _sweep_allocations(state: m.LedgerState, books: Books, led: m.InvoiceLedger) -> None:
@@ -277,7 +342,7 @@ def _post_allocation(
 def on_allocation_changed(event: pay_events.AllocationChanged) -> None:
     state = lock_state(event.organization_id)
     books = books_for(state)
-    led = m.InvoiceLedger.objects.select_for_update().filter(pk=event.invoice_id).first()
+    led = invoice_ledger(event.organization_id, event.invoice_id, books)
     if led is None:  # the invoice was not posted (foreign currency, before the ledger)
         return
     if not event.reversed:
@@ -439,7 +504,7 @@ def on_write_off(event: bank_events.WriteOffRecorded) -> None:
     state = lock_state(event.organization_id)
     books = books_for(state)
     source = str(event.bank_line_id)
-    led = m.InvoiceLedger.objects.select_for_update().filter(pk=event.invoice_id).first()
+    led = invoice_ledger(event.organization_id, event.invoice_id, books)
     if event.currency != books.currency or led is None:
         return
     if event.reversed:

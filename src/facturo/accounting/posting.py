@@ -1,11 +1,12 @@
 """Posting: turn a checked ``core.ledger.JournalEntry`` into stored, numbered, hash-chained
 rows, inside the caller's transaction.
 
-A posting costs four statements: lock the organization's ``LedgerState`` row (entry
-number, chain head, closed-period date, settings version), insert the lines in one
-``bulk_create``, insert the entry (the trigger checks that the lines balance), update the
-state. The organization's chart, journals and mapping rules are cached per settings
-version, which every change of them increments.
+A posting costs three statements: lock the organization's ``LedgerState`` row (entry
+number, chain head, closed-period date, settings version), then insert the lines (one
+multi-row INSERT) and the entry; the entry's triggers check
+that the lines balance and that it continues the chain, and move the chain head. The
+organization's chart, journals and mapping rules are cached per settings version, which
+every change of them increments.
 """
 
 from __future__ import annotations
@@ -310,11 +311,10 @@ def post(
         for i, line in enumerate(entry.lines)
     ]
     row.hash = link_hash(previous, entry_payload(row, lines))
-    m.EntryLine.objects.bulk_create(lines)
-    row.save(force_insert=True)
+    _insert(lines, row)
+    # The insert trigger checked that the entry continues the chain and moved its head.
     state.last_number = number
     state.last_hash = row.hash
-    m.LedgerState.objects.filter(pk=state.pk).update(last_number=number, last_hash=row.hash)
     missing = {line.account for line in entry.lines} - books.known_accounts
     if missing:
         m.Account.objects.bulk_create(
@@ -326,6 +326,51 @@ def post(
         )
         on_commit(lambda: books.known_accounts.update(missing))
     return row
+
+
+_LINE_COLUMNS = [
+    "entry_id", "organization_id", "position", "account", "account_label", "auxiliary",
+    "auxiliary_label", "label", "debit", "credit", "invoice_id", "lettering", "lettering_date",
+]  # fmt: skip
+_ENTRY_COLUMNS = [
+    "id", "organization_id", "number", "journal_code", "journal_label", "date", "label",
+    "piece_ref", "piece_date", "currency", "source_kind", "source_id", "reverses_id", "total",
+    "validated_on", "posted_at", "posted_by", "previous_hash", "hash",
+]  # fmt: skip
+
+
+def _values(obj: Any, model: Any, columns: list[str], connection: Any) -> list[Any]:
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    return [
+        by_column[c].get_db_prep_save(getattr(obj, by_column[c].attname), connection)
+        for c in columns
+    ]
+
+
+def _insert(lines: list[m.EntryLine], row: m.Entry) -> None:
+    """Insert the lines then the entry with plain multi-row INSERTs (the ORM's per-object
+    work costs more than the statements here; with server-side binding PostgreSQL
+    prepares them, one variant per number of lines)."""
+    from django.db import connections
+
+    conn = connections[current_alias()]
+    one = "(" + ", ".join(["%s"] * len(_LINE_COLUMNS)) + ")"
+    params: list[Any] = []
+    for line in lines:
+        params.extend(_values(line, m.EntryLine, _LINE_COLUMNS, conn))
+    lines_sql = (
+        f"INSERT INTO accounting_entryline ({', '.join(_LINE_COLUMNS)}) VALUES "  # noqa: S608
+        + ", ".join([one] * len(lines))
+    )
+    entry_sql = (
+        f"INSERT INTO accounting_entry ({', '.join(_ENTRY_COLUMNS)}) VALUES ("  # noqa: S608
+        + ", ".join(["%s"] * len(_ENTRY_COLUMNS))
+        + ")"
+    )
+    entry_params = _values(row, m.Entry, _ENTRY_COLUMNS, conn)
+    with conn.cursor() as cur:
+        cur.execute(lines_sql, params)
+        cur.execute(entry_sql, entry_params)
 
 
 def record_unposted(

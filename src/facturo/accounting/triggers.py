@@ -102,3 +102,54 @@ PG_REVERSE = [
     "DROP TRIGGER IF EXISTS ledger_line_immutable ON accounting_entryline;",
     "DROP FUNCTION IF EXISTS facturo_ledger_line_immutable();",
 ]
+
+
+# --- migration 0003: the entry insert advances the chain head itself -------------------------
+# The entry must continue the organization's chain (number = last + 1, previous hash = the
+# head); inserting it moves the head, so a posting needs no separate UPDATE (one round trip
+# less per invoice issued) and no code path can post out of order.
+
+_GENESIS = "0" * 64
+_CHAIN_OK = f"""EXISTS (SELECT 1 FROM accounting_ledgerstate s
+    WHERE s.organization_id = NEW.organization_id AND s.last_number + 1 = NEW.number
+    AND (CASE WHEN s.last_hash = '' THEN '{_GENESIS}' ELSE s.last_hash END) = NEW.previous_hash)"""  # noqa: S608
+
+SQLITE_CHAIN = [
+    f"""CREATE TRIGGER ledger_entry_chain BEFORE INSERT ON accounting_entry
+    FOR EACH ROW WHEN NOT {_CHAIN_OK}
+    BEGIN SELECT RAISE(ABORT, 'ledger.chain: an entry must continue the chain'); END;""",
+    """CREATE TRIGGER ledger_entry_advance AFTER INSERT ON accounting_entry
+    FOR EACH ROW BEGIN
+      UPDATE accounting_ledgerstate SET last_number = NEW.number, last_hash = NEW.hash
+      WHERE organization_id = NEW.organization_id;
+    END;""",
+]
+SQLITE_CHAIN_REVERSE = [
+    "DROP TRIGGER IF EXISTS ledger_entry_chain;",
+    "DROP TRIGGER IF EXISTS ledger_entry_advance;",
+]
+PG_CHAIN = [
+    f"""CREATE FUNCTION facturo_ledger_entry_chain() RETURNS trigger AS $$
+    BEGIN
+      IF TG_OP = 'INSERT' AND NOT {_CHAIN_OK} THEN
+        RAISE EXCEPTION 'ledger.chain: an entry must continue the chain';
+      END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;""",
+    """CREATE TRIGGER ledger_entry_chain BEFORE INSERT ON accounting_entry
+    FOR EACH ROW EXECUTE FUNCTION facturo_ledger_entry_chain();""",
+    """CREATE FUNCTION facturo_ledger_entry_advance() RETURNS trigger AS $$
+    BEGIN
+      UPDATE accounting_ledgerstate SET last_number = NEW.number, last_hash = NEW.hash
+      WHERE organization_id = NEW.organization_id;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;""",
+    """CREATE TRIGGER ledger_entry_advance AFTER INSERT ON accounting_entry
+    FOR EACH ROW EXECUTE FUNCTION facturo_ledger_entry_advance();""",
+]
+PG_CHAIN_REVERSE = [
+    "DROP TRIGGER IF EXISTS ledger_entry_chain ON accounting_entry;",
+    "DROP FUNCTION IF EXISTS facturo_ledger_entry_chain();",
+    "DROP TRIGGER IF EXISTS ledger_entry_advance ON accounting_entry;",
+    "DROP FUNCTION IF EXISTS facturo_ledger_entry_advance();",
+]

@@ -210,8 +210,9 @@ def _entry(
 
 
 def _is_deposit_deduction(doc: InvoiceDocument, net: Decimal) -> bool:
-    # Only system lines deducting an issued deposit invoice may be negative (core.totals).
-    return doc.type_code == TypeCode.INVOICE and net < 0
+    # Only system lines deducting an issued deposit invoice may be negative (core.totals);
+    # a credit note of a final invoice carries them too (and gives the deposit back).
+    return doc.type_code in (TypeCode.INVOICE, TypeCode.CREDIT_NOTE) and net < 0
 
 
 def _document_amounts(
