@@ -433,7 +433,9 @@ class PaymentForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=2)
     currency = forms.CharField(label=_("Currency"), max_length=3, initial="EUR")
     method = forms.ChoiceField(label=_("Method"), choices=PAYMENT_METHODS, initial="transfer")
-    received_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    received_on = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     payer = forms.CharField(label=_("Payer"), max_length=200, required=False)
     reference = forms.CharField(label=_("Reference"), max_length=200, required=False)
     fees = forms.DecimalField(
@@ -468,7 +470,9 @@ class UnallocateForm(forms.Form):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=2)
-    refunded_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    refunded_on = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     method = forms.ChoiceField(label=_("Method"), choices=PAYMENT_METHODS, initial="transfer")
     reference = forms.CharField(label=_("Reference"), max_length=200, required=False)
 
@@ -479,7 +483,7 @@ class MandateCreateForm(forms.Form):
     iban = forms.CharField(label=_("IBAN"), max_length=50)
     bic = forms.CharField(label=_("BIC"), max_length=20, required=False)
     signed_on = forms.DateField(
-        label=_("Signature date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Signature date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     kind = forms.ChoiceField(
         label=_("Kind"), choices=[("recurrent", _("Recurrent")), ("one_off", _("One-off"))]
@@ -502,7 +506,7 @@ class MandateCreateForm(forms.Form):
 
 class RevokeForm(forms.Form):
     revoked_on = forms.DateField(
-        label=_("Revoked on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Revoked on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
 
@@ -512,7 +516,8 @@ PAIN_VERSIONS = [("pain.008.001.02", "pain.008.001.02"), ("pain.008.001.08", "pa
 
 class BatchForm(forms.Form):
     collection_date = forms.DateField(
-        label=_("Collection date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Collection date"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     version = forms.ChoiceField(label=_("SEPA file version"), choices=PAIN_VERSIONS)
 
@@ -527,7 +532,9 @@ class ReturnsUploadForm(forms.Form):
 class ManualReturnForm(forms.Form):
     payment = forms.UUIDField(widget=forms.HiddenInput)
     reason_code = forms.ChoiceField(label=_("Reason"))
-    returned_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    returned_on = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args: Any, reasons: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
