@@ -1,7 +1,11 @@
 """Reconciliation benchmark (issue 6): 100,000 bank lines in one CAMT.053 file against
 100,000 open invoices — parse + match, with precision and recall.
 
-    uv run python bench/reconcile.py [N]
+    uv run python bench/reconcile.py [N] [--db]
+
+With ``--db`` the same file is also imported through the banking app (parse, fingerprints,
+duplicate checks, bulk insert) into a fresh SQLite database in a temporary data directory,
+then imported a second time (every line a duplicate).
 """
 
 from __future__ import annotations
@@ -50,8 +54,40 @@ def camt(cases: list) -> bytes:  # type: ignore[type-arg]
     return "".join(parts).encode()
 
 
+def db_import(data: bytes) -> list[tuple[str, int, float, float]]:
+    """Import through ``banking.services.import_statement`` into a throw-away SQLite."""
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="facturo-bench-")
+    os.environ["FACTURO_DATA_DIR"] = tmp
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facturo.web.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from tests.factories import make_org
+
+    from facturo.banking import services as banking
+    from facturo.banking.models import BankLine
+
+    call_command("migrate", verbosity=0)
+    _org, ctx = make_org("bench@example.com")
+    banking.create_account(ctx, name="Bench", iban="FR7630006000011234567890189")
+    rows = []
+    mib = 1024 * 1024
+    for label in ("app import (new)", "app import (dup)"):
+        t0 = time.perf_counter()
+        result = banking.import_statement(ctx, data, "bench.xml", auto_match=False)
+        wall = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / mib
+        rows.append((label, result.new + result.duplicate, wall, peak))
+    assert BankLine.objects.count() == rows[0][1]
+    return rows
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 100_000
     print(f"load average before: {os.getloadavg()}  (2 cores, shared)")
     invoices, cases = generate(n, n, seed=2024)
     data = camt(cases)
@@ -69,10 +105,12 @@ def main() -> None:
     rows.append(("parse CAMT.053", len(stmt.lines), t1 - t0, peak_parse / mib))
     rows.append(("match", len(stmt.lines), t2 - t1, peak_match / mib))
     rows.append(("parse + match", len(stmt.lines), t2 - t0, max(peak_parse, peak_match) / mib))
+    if "--db" in sys.argv:
+        rows.extend(db_import(data))
     print(f"file: {len(data) / mib:.1f} MiB, {len(invoices)} open invoices")
-    print(f"{'step':16} {'n':>8} {'wall s':>8} {'lines/s':>10} {'peak RSS MiB':>12}")
+    print(f"{'step':18} {'n':>8} {'wall s':>8} {'lines/s':>10} {'peak RSS MiB':>12}")
     for step, count, wall, peak in rows:
-        print(f"{step:16} {count:>8} {wall:>8.2f} {count / wall:>10.0f} {peak:>12.0f}")
+        print(f"{step:18} {count:>8} {wall:>8.2f} {count / wall:>10.0f} {peak:>12.0f}")
     print(
         f"precision (auto ≥{AUTO_CONFIRM}) {figures['precision']:.4f} on {figures['auto']:.0f}; "
         f"recall {figures['recall']:.4f} on {figures['matchable']:.0f}"

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import uuid
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connections, models
 from django.db.models import Sum
 from django.utils import timezone
 from schwifty import IBAN
@@ -44,7 +46,8 @@ from facturo.customers.models import Customer
 from facturo.formats.sepa.reference import creditor_reference
 from facturo.formats.statements import CsvMapping, parse_statement_file
 from facturo.foundation import events
-from facturo.foundation.db import atomic
+from facturo.foundation.db import atomic, current_alias
+from facturo.foundation.ids import uuid7
 from facturo.invoicing.models import Invoice, Status
 from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import DocumentKind
@@ -76,6 +79,7 @@ from .sources import FileSource, StatementSource
 
 OPEN_LINE = (LineStatus.UNMATCHED, LineStatus.SUGGESTED)
 PROVIDER = "bank"
+CHUNK = 2000  # ids per IN (…) query: well under SQLite's 32,766 variables
 Progress = Callable[[int, int], None]
 
 
@@ -341,7 +345,14 @@ def import_statement(
         for statement, account in targets:
             account = BankAccount.objects.select_for_update().get(pk=account.pk)
             result.account = account
-            lines = with_fingerprints(account.iban, statement.lines)
+            named = re.sub(r"\s+", "", statement.account_iban or "").upper()
+            # The parser fingerprinted the lines with the file's account; only a file that
+            # names no IBAN (CSV, OFX account number) needs them again with the account's.
+            lines = (
+                statement.lines
+                if named == account.iban and all(x.fingerprint for x in statement.lines)
+                else with_fingerprints(account.iban, statement.lines)
+            )
             rejected = list(statement.rejected)
             kept = []
             for line in lines:
@@ -360,10 +371,10 @@ def import_statement(
                     kept.append(line)
             existing: set[str] = set()
             fps = [line.fingerprint for line in kept]
-            for start in range(0, len(fps), 500):
+            for start in range(0, len(fps), CHUNK):
                 existing.update(
                     BankLine.objects.filter(
-                        account=account, fingerprint__in=fps[start : start + 500]
+                        account=account, fingerprint__in=fps[start : start + CHUNK]
                     ).values_list("fingerprint", flat=True)
                 )
             e2e = {
@@ -373,10 +384,10 @@ def import_statement(
             }
             known_e2e: set[tuple[str, Decimal]] = set()
             e2e_list = sorted(e2e)
-            for start in range(0, len(e2e_list), 500):
+            for start in range(0, len(e2e_list), CHUNK):
                 known_e2e.update(
                     BankLine.objects.filter(
-                        account=account, end_to_end_id__in=e2e_list[start : start + 500]
+                        account=account, end_to_end_id__in=e2e_list[start : start + CHUNK]
                     ).values_list("end_to_end_id", "amount")
                 )
             dates = [line.booking_date for line in kept]
@@ -402,7 +413,7 @@ def import_statement(
                 balance_checked=statement.balance_checked,
                 created_by=ctx.actor.label,
             )
-            new_rows = []
+            new_rows: list[dict[str, Any]] = []
             duplicates = 0
             seen: set[str] = set()
             for line in kept:
@@ -413,28 +424,29 @@ def import_statement(
                     continue
                 seen.add(line.fingerprint)
                 new_rows.append(
-                    BankLine(
-                        organization=ctx.organization,
-                        account=account,
-                        statement_import=record,
-                        booking_date=line.booking_date,
-                        value_date=line.value_date,
-                        amount=line.amount,
-                        currency=line.currency,
-                        counterparty_name=line.counterparty_name[:140],
-                        counterparty_iban=line.counterparty_iban[:34],
-                        remittance_unstructured=line.remittance_unstructured[:500],
-                        remittance_structured=line.remittance_structured[:35],
-                        end_to_end_id=line.end_to_end_id[:35],
-                        bank_reference=line.bank_reference[:100],
-                        return_reason=line.return_reason[:4],
-                        fingerprint=line.fingerprint,
-                        position=line.position[:100],
-                    )
+                    {
+                        "id": uuid7(),
+                        "organization_id": ctx.organization.pk,
+                        "account_id": account.pk,
+                        "statement_import_id": record.pk,
+                        "booking_date": line.booking_date,
+                        "value_date": line.value_date,
+                        "amount": line.amount,
+                        "currency": line.currency,
+                        "counterparty_name": line.counterparty_name[:140],
+                        "counterparty_iban": line.counterparty_iban[:34],
+                        "remittance_unstructured": line.remittance_unstructured[:500],
+                        "remittance_structured": line.remittance_structured[:35],
+                        "end_to_end_id": line.end_to_end_id[:35],
+                        "bank_reference": line.bank_reference[:100],
+                        "return_reason": line.return_reason[:4],
+                        "fingerprint": line.fingerprint,
+                        "position": line.position[:100],
+                    }
                 )
                 if progress is not None and done % 1000 == 0:
                     progress(done, total)
-            BankLine.objects.bulk_create(new_rows, batch_size=1000)
+            _insert_lines(new_rows)
             record.new_count = len(new_rows)
             record.duplicate_count = duplicates
             record.rejected_count = len(rejected)
@@ -461,7 +473,7 @@ def import_statement(
             result.new += len(new_rows)
             result.duplicate += duplicates
             result.rejected.extend(rejected)
-            result.line_ids.extend(row.pk for row in new_rows)
+            result.line_ids.extend(row["id"] for row in new_rows)
     if progress is not None:
         progress(total, total)
     if auto_match and result.line_ids:
@@ -474,6 +486,50 @@ def import_statement(
             ).count()
             record.save(update_fields=["matched_count"])
     return result
+
+
+def _insert_lines(rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new lines with one prepared INSERT run by ``executemany``: ``bulk_create``
+    builds a model per row and SQLite caps it at ~47 rows per statement, which made 100,000
+    lines cost minutes. Values still go through each field's own database conversion."""
+    if not rows:
+        return
+    connection = connections[current_alias()]
+    fields = list(BankLine._meta.concrete_fields)
+    defaults = {"status": LineStatus.UNMATCHED, "suggestion": None, "created_at": timezone.now()}
+    convert = [_converter(f, connection) for f in fields]
+    table = connection.ops.quote_name(BankLine._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.attname) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 - names from the model
+    params = []
+    for row in rows:
+        values = []
+        for f, conv in zip(fields, convert, strict=True):
+            value = row[f.attname] if f.attname in row else defaults[f.attname]
+            values.append(value if conv is None else conv(value))
+        params.append(values)
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), 5000):
+            cursor.executemany(sql, params[start : start + 5000])
+
+
+def _converter(field: Any, connection: Any) -> Callable[[Any], Any] | None:
+    """How a value of ``field`` goes to the database (None: as it is)."""
+    if isinstance(field, models.CharField | models.TextField | models.BooleanField):
+        return None
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if isinstance(target, models.UUIDField):
+        if connection.features.has_native_uuid_field:
+            return None
+        return lambda v: v.hex if v is not None else None
+    if type(field) is models.DateField:
+        return lambda v: connection.ops.adapt_datefield_value(v)
+    return functools.partial(_prep, field, connection)
+
+
+def _prep(field: Any, connection: Any, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
 
 
 def import_from_source(
