@@ -125,3 +125,25 @@ def active_mandate(invoice: Invoice, on: dt.date) -> Mandate | None:
         .order_by("-signed_on", "-created_at")
         .first()
     )
+
+
+def amounts_owed(ctx: Ctx) -> list[tuple[str, int, Decimal]]:
+    """What customers still owe, per currency: ``(currency, invoices, amount due)`` where
+    amount due = total − credit notes − payments (a partly paid invoice counts for what it
+    still owes, not its total). Three queries whatever the number of invoices."""
+    ctx.require(Perm.VIEW)
+    open_rows = list(
+        Invoice.objects.filter(
+            organization=ctx.organization,
+            kind__in=services.PAYABLE_KINDS,
+            status__in=services.OPEN_STATUSES,
+        ).only("id", "status", "kind", "currency", "total_incl_vat")
+    )
+    due = services.amounts_due(open_rows)
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for invoice in open_rows:
+        owed = due[invoice.pk]
+        if owed > 0:
+            count, amount = totals.get(invoice.currency, (0, ZERO))
+            totals[invoice.currency] = (count + 1, amount + owed)
+    return [(c, n, a) for c, (n, a) in sorted(totals.items())]

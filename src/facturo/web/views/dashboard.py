@@ -14,11 +14,10 @@ from django.utils import timezone
 from facturo.invoicing.models import Invoice, Status
 from facturo.organizations.context import Ctx
 from facturo.organizations.models import DocumentKind
+from facturo.payments import selectors as payment_selectors
 
 from .base import Amount, member_view, page
 from .invoices import invoice_rows
-
-UNPAID = (Status.ISSUED, Status.SENT, Status.PARTIALLY_PAID)
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,13 @@ def _figure(qs: QuerySet[Invoice], field: str) -> Figure:
         count += row["n"]
         amounts.append(Amount(row["total"] or Decimal(0), row["currency"]))
     return Figure(count, amounts)
+
+
+def _owed(ctx: Ctx) -> Figure:
+    """Amount due (not the totals) of the open invoices: a partly paid invoice counts for
+    what it still owes, a credited one for what is left after its credit notes."""
+    rows = payment_selectors.amounts_owed(ctx)
+    return Figure(sum(n for _c, n, _a in rows), [Amount(a, c) for c, _n, a in rows])
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -56,7 +62,7 @@ def dashboard(request: HttpRequest, ctx: Ctx) -> HttpResponse:
         "web/dashboard.html",
         {
             "drafts": invoices.filter(status=Status.DRAFT).count(),
-            "unpaid": _figure(sales.filter(status__in=UNPAID), "total_incl_vat"),
+            "unpaid": _owed(ctx),
             "this_month": _figure(
                 sales.exclude(status=Status.DRAFT).filter(issue_date__gte=month_start),
                 "total_excl_vat",
