@@ -7,7 +7,6 @@ documents show their frozen snapshot, which is also what the PDF and the Factur-
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import re
 import uuid
 from decimal import Decimal
@@ -22,12 +21,12 @@ from ninja.responses import Status
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from facturo.core.errors import BusinessError, ConflictError, NotFound, _
+from facturo.core.errors import ConflictError, NotFound, _
 from facturo.core.money import round_money
 from facturo.core.totals import Totals
 from facturo.documents import services as documents
 from facturo.documents.models import StoredDocument
-from facturo.invoicing import selectors
+from facturo.invoicing import selectors, sending
 from facturo.invoicing import services as invoicing
 from facturo.invoicing.models import Invoice, InvoiceLine
 from facturo.organizations.context import Ctx
@@ -53,12 +52,6 @@ router = Router(tags=["invoices"])
 MAX_LINES = invoicing.MAX_LINES
 StatusName = Literal["draft", "issued", "sent", "partially_paid", "paid", "credited"]
 KindName = Literal["invoice", "credit_note", "deposit"]
-
-
-class Unavailable(BusinessError):
-    """A feature whose module is not installed in this deployment."""
-
-    http_status = 501
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -468,18 +461,8 @@ def deduct_deposit(request: HttpRequest, invoice_id: uuid.UUID,
 def send_invoice(request: HttpRequest, invoice_id: uuid.UUID, payload: SendIn) -> Status:
     ctx = ctx_of(request)
     invoicing.get_invoice(ctx, invoice_id)  # 404 before anything else
-    try:
-        from facturo.invoicing.sending import send_invoice as send
-    except ModuleNotFoundError as exc:
-        if exc.name != "facturo.invoicing.sending":
-            raise
-        raise Unavailable(
-            "sending.unavailable", _("Sending by e-mail is not available in this installation.")
-        ) from None
-    extra: dict[str, Any] = {}
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key and "request_key" in inspect.signature(send).parameters:
-        # A retry after the API's 24 h replay window still writes one e-mail only.
-        extra["request_key"] = f"api:{key}"
-    send(ctx, invoice_id, to=payload.to, cc=payload.cc, **extra)
+    # A retry after the API's 24 h replay window still writes one e-mail only.
+    sending.send_invoice(ctx, invoice_id, to=payload.to, cc=payload.cc,
+                         request_key=f"api:{key}" if key else None)  # fmt: skip
     return Status(202, _fetch(ctx, invoice_id))
