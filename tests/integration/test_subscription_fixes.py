@@ -391,3 +391,22 @@ def test_issued_event_carries_what_auto_pay_needs(
     assert (event.currency, event.total_incl_vat) == ("EUR", Decimal("12.00"))
     assert event.invoice_number == period.invoice.number
     assert by_sub[plain.id].auto_pay == "card"
+
+
+@pytest.mark.django_db
+def test_immediate_cancel_after_an_invoiced_upgrade_credits_both_invoices() -> None:
+    # 30 € billed on 1 January, upgraded to 60 € the same day (an invoice for +30 €), then
+    # cancelled that day: 60 € to give back, more than the first invoice alone holds.
+    with at("2027-01-01"):
+        org, ctx = make_org()
+        customer = make_customer(ctx)
+        sub = subs.create_subscription(ctx, customer.id, start_date="2027-01-01",
+                                       lines=[line("30.00")])  # fmt: skip
+        billing.run_billing(D("2027-01-01"))
+        subs.change(ctx, sub.id, lines=[line("60.00")], effective="2027-01-01", render=False)
+        subs.cancel(ctx, sub.id, at_period_end=False, on="2027-01-01", render=False)
+    first, upgrade = invoices(org)
+    assert (first.total_excl_vat, upgrade.total_excl_vat) == (Decimal("30.00"), Decimal("30.00"))
+    notes = credit_notes(org)
+    assert {n.credited_invoice_id: n.total_excl_vat for n in notes} == {
+        first.id: Decimal("30.00"), upgrade.id: Decimal("30.00")}  # fmt: skip

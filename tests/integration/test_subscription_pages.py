@@ -62,7 +62,7 @@ def test_plan_create_and_edit() -> None:
         assert reverse("web:plan_create") in text(owner.get(reverse("web:plan_list")))
         form = owner.get(reverse("web:plan_create"))
         assert form.status_code == 200
-        assert "Fréquence" in text(form)
+        assert "Périodicité" in text(form)
         data = {"name": "Pro", "preset": "quarterly", "timing": "advance", "anchor_day": "1",
                 **row(0, product=str(product.pk)), **row(1, description="Support",
                                                         unit_price="10", quantity="2")}  # fmt: skip

@@ -276,6 +276,9 @@ class BillingPeriod(models.Model):
     run = models.ForeignKey(BillingRun, on_delete=models.SET_NULL, null=True, blank=True)
     error_code = models.CharField(max_length=100, blank=True)
     error = models.TextField(blank=True)
+    # invoices issued for mid-period increases of this period (ids), credited in turn when
+    # the subscription is cancelled immediately
+    adjustment_invoices = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -797,7 +797,8 @@ def cancel(
         _require_active(sub, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
         current = schedule_of(sub).period_containing(day) if at_period_end else None
         ends_on = current.end if current is not None else day
-        if sub.last_period_start and ends_on <= sub.last_period_start:
+        # immediately on the first day of the last billed period: that whole period is credited
+        if sub.last_period_start and ends_on < sub.last_period_start:
             raise BusinessError(
                 "subscription.cancel_before_billed",
                 _("The cancellation cannot come before the last billed period (%(date)s)."),
@@ -901,27 +902,81 @@ def _credit_unused(ctx: Ctx, sub: Subscription, day: dt.date, *, render: bool) -
         )
         if sub.issue_mode == IssueMode.ISSUE:
             invoicing.issue_invoice(ctx, draft.id, render=render)
-    credits = [(k, v) for k, v in sorted(by_rate.items()) if v > 0]
-    if not credits:
-        return None
+    needed = {k: v for k, v in by_rate.items() if v > 0}
     reason = "Résiliation anticipée" if invoice.language == "fr" else "Early cancellation"
-    return invoicing.create_credit_note(
-        ctx,
-        invoice.id,
-        lines=[
-            {
-                "description": text,
-                "quantity": "1",
-                "unit_price": amount,
-                "vat_category": cat,
-                "vat_rate": rate,
-            }
-            for (cat, rate), amount in credits
-        ],
-        reason=reason,
-        issue=True,
-        render=render,
-    )
+    first = None
+    # The period's invoice first, then the invoices of its increases: each is credited at
+    # most what is left of it, per VAT rate (a credit note never exceeds its invoice).
+    from facturo.invoicing.models import Invoice
+
+    for target in [invoice, *_adjustment_invoices(sub, Invoice)]:
+        left = _creditable_by_rate(target)
+        part = {k: min(v, left.get(k, ZERO)) for k, v in needed.items()}
+        part = {k: v for k, v in part.items() if v > 0}
+        if not part:
+            continue
+        note = invoicing.create_credit_note(
+            ctx,
+            target.id,
+            lines=[
+                {
+                    "description": text,
+                    "quantity": "1",
+                    "unit_price": amount,
+                    "vat_category": cat,
+                    "vat_rate": rate,
+                }
+                for (cat, rate), amount in sorted(part.items())
+            ],
+            reason=reason,
+            issue=True,
+            render=render,
+        )
+        first = first or note
+        needed = {k: v - part.get(k, ZERO) for k, v in needed.items()}
+        if not any(v > 0 for v in needed.values()):
+            break
+    return first
+
+
+def _link_adjustment(sub: Subscription, invoice_id: Any) -> None:
+    from .models import BillingPeriod
+
+    if sub.last_period_start is None:
+        return
+    record = BillingPeriod.objects.filter(
+        subscription=sub, period_start=sub.last_period_start
+    ).first()
+    if record is not None:
+        record.adjustment_invoices = [*record.adjustment_invoices, str(invoice_id)]
+        record.save(update_fields=["adjustment_invoices", "updated_at"])
+
+
+def _adjustment_invoices(sub: Subscription, model: Any) -> list[Any]:
+    from .models import BillingPeriod
+
+    if sub.last_period_start is None:
+        return []
+    record = BillingPeriod.objects.filter(
+        subscription=sub, period_start=sub.last_period_start
+    ).first()
+    ids = record.adjustment_invoices if record else []
+    found = {str(x.pk): x for x in model.objects.filter(pk__in=ids)}
+    return [found[i] for i in ids if i in found and not found[i].is_draft]
+
+
+def _creditable_by_rate(invoice: Any) -> dict[tuple[str, Decimal], Decimal]:
+    """Per (VAT category, rate): the invoice's net amount minus what issued credit notes
+    already gave back."""
+    left: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+    for doc, sign in [(invoice, 1), *((n, -1) for n in invoice.credit_notes.all())]:
+        if doc.is_draft:
+            continue
+        lines = [x for x in doc.lines.all() if x.deducted_invoice_id is None]
+        amounts = compute_totals(invoicing.line_inputs(lines), doc.currency).lines
+        for line, amount in zip(lines, amounts, strict=True):
+            left[(line.vat_category, line.vat_rate)] += sign * amount.net_amount
+    return dict(left)
 
 
 def charged_between(
@@ -1150,6 +1205,7 @@ def _apply_adjustment(ctx: Ctx, sub: Subscription, result: ChangePreview, *, ren
         )
         if sub.issue_mode == IssueMode.ISSUE:
             invoicing.issue_invoice(ctx, draft.id, render=render)
+        _link_adjustment(sub, draft.id)
     if result.action.endswith("credit_note"):
         credits = [a for a in result.adjustments if a["amount"] < 0]
         invoice = _last_invoice(sub)

@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from facturo.catalog.models import VAT_CATEGORY_CHOICES
 from facturo.core.errors import BusinessError, NotFound
@@ -282,15 +282,15 @@ def mrr(request: HttpRequest, ctx: Ctx) -> HttpResponse:
 # --- editing: plans, subscriptions, settings, changes ---------------------------------------
 
 PRESET_LABELS = [
-    ("monthly", mark("Monthly")),
-    ("weekly", mark("Weekly")),
-    ("biweekly", mark("Every two weeks")),
-    ("semi_monthly", mark("Twice a month")),
-    ("bimonthly", mark("Every two months")),
-    ("quarterly", mark("Quarterly")),
-    ("half_yearly", mark("Half-yearly")),
-    ("yearly", mark("Yearly")),
-    ("custom", mark("Other (every N days, weeks, months or years)")),
+    ("monthly", gettext_lazy("Monthly")),
+    ("weekly", gettext_lazy("Weekly")),
+    ("biweekly", gettext_lazy("Every two weeks")),
+    ("semi_monthly", gettext_lazy("Twice a month")),
+    ("bimonthly", gettext_lazy("Every two months")),
+    ("quarterly", gettext_lazy("Quarterly")),
+    ("half_yearly", gettext_lazy("Half-yearly")),
+    ("yearly", gettext_lazy("Yearly")),
+    ("custom", gettext_lazy("Other (every N days, weeks, months or years)")),
 ]
 ROW_KEYS = (
     "product",
@@ -307,15 +307,15 @@ ROW_KEYS = (
 )
 ROW = re.compile(r"^lines-(\d{1,3})-[a-z_]+$")
 END_CHOICES = [
-    ("never", mark("Never")),
-    ("count", mark("After a number of invoices")),
-    ("date", mark("On a date")),
-    ("once", mark("Once: a single invoice on the start date (one-off)")),
+    ("never", gettext_lazy("Never")),
+    ("count", gettext_lazy("After a number of invoices")),
+    ("date", gettext_lazy("On a date")),
+    ("once", gettext_lazy("Once: a single invoice on the start date (one-off)")),
 ]
 
 
-def _lazy(choices: list[tuple[str, str]]) -> list[tuple[str, Any]]:
-    return [(value, gettext_lazy(label)) for value, label in choices]
+def _lazy(choices: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return list(choices)
 
 
 class ScheduleForm(forms.Form):
@@ -529,7 +529,7 @@ def _parse_tiers(text: str, position: int) -> list[list[str | None]]:
         if len(words) not in (2, 3):
             raise BusinessError(
                 "subscription.tier_format",
-                mark(
+                gettext_noop(
                     "Line %(position)s: write each tier as « up to, unit price, flat fee », "
                     "e.g. « 1000 0.01; * 0.005 » (* = no upper bound)."
                 ),
