@@ -313,3 +313,39 @@ def test_another_organization_sees_nothing(setup) -> None:  # type: ignore[no-un
     with pytest.raises(BusinessError):
         banking.import_statement(other, camt(entry("5.00", ref="Z1")), "z.xml")
     assert payments.customer_credit(customer) == Decimal(0)
+
+
+def test_our_sepa_debits_are_settled_then_a_return_reopens_the_invoice(engine: str) -> None:
+    from facturo.payments import sepa
+    from facturo.payments.models import DebitItem
+    from tests.integration.test_sepa import mandate, setup
+
+    ctx, customer = setup()
+    banking.create_account(ctx, name="Compte", iban=IBAN)
+    mandate(ctx, customer)
+    first = issued(ctx, customer, "45.00")
+    second = issued(ctx, make_customer(ctx, name="Garage Dupont", siren="", vat_number=""), "9")
+    mandate(ctx, Invoice.objects.get(pk=second.pk).customer, iban=CUSTOMER_IBAN)
+    batch = sepa.create_batch(ctx, collection_date=dt.date(2027, 1, 15)).batch
+    assert batch is not None
+    items = {i.payment.customer_id: i for i in DebitItem.objects.filter(batch=batch)}
+    one, two = items[customer.pk], items[Invoice.objects.get(pk=second.pk).customer_id]
+    # The bank credits the two debits (one line each, with our end-to-end ids).
+    data = camt(
+        entry("45.00", "PRLV SEPA", e2e=one.end_to_end_id, ref="S1", day="2027-01-15"),
+        entry("9.00", "PRLV SEPA", e2e=two.end_to_end_id, ref="S2", day="2027-01-15"),
+    )
+    result = banking.import_statement(ctx, data, "prlv.xml")
+    assert result.matched == 2
+    assert Payment.objects.get(pk=one.payment_id).status == PaymentStatus.RECEIVED
+    assert BankMatch.objects.filter(kind="settlement").count() == 2
+    with pytest.raises(ConflictError):  # the batch is settled: undo would lie
+        banking.undo_match(ctx, BankMatch.objects.filter(kind="settlement").first().pk)
+    # Then the first debit comes back (insufficient funds).
+    back = camt(entry("-45.00", "RETOUR PRLV", e2e=one.end_to_end_id, ref="S3",
+                      day="2027-01-20", reason="AM04"))  # fmt: skip
+    assert banking.import_statement(ctx, back, "retour.xml").matched == 1
+    payment = Payment.objects.get(pk=one.payment_id)
+    assert payment.status == PaymentStatus.RETURNED
+    assert "AM04" in payment.return_reason
+    assert status(first) == Status.ISSUED
