@@ -645,6 +645,7 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/sepa-batches/{batch_id}/settle"), ("post", "/api/v1/sepa-returns"),
     ("get", "/api/v1/payment-settings"), ("put", "/api/v1/payment-settings"),
     ("get", "/api/v1/bank/accounts"), ("post", "/api/v1/bank/accounts"),
+    ("get", "/api/v1/bank/accounts/{account_id}"), ("patch", "/api/v1/bank/accounts/{account_id}"),
     ("get", "/api/v1/bank/accounts/{account_id}/reconciliation"),
     ("post", "/api/v1/bank/statements"), ("get", "/api/v1/bank/lines"),
     ("get", "/api/v1/bank/lines/{line_id}"), ("get", "/api/v1/bank/lines/{line_id}/matches"),

@@ -141,6 +141,15 @@ def test_bad_files_are_problems_and_change_nothing(engine: str) -> None:
     assert api.get("/bank/lines").json()["count"] == 0
     duplicate = api.post("/bank/accounts", {"name": "Bis", "iban": IBAN})
     assert_problem(duplicate, 409, "bank.account_exists")
+    account = api.get("/bank/accounts").json()["items"][0]
+    changed = api.patch(f"/bank/accounts/{account['id']}",
+                        {"auto_confirm_threshold": 101, "csv_mapping": {"date_column": "D",
+                         "amount_column": "M"}})  # fmt: skip
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["auto_confirm_threshold"] == 101
+    assert changed.json()["csv_mapping"]["amount_column"] == "M"
+    bad = api.patch(f"/bank/accounts/{account['id']}", {"csv_mapping": {"date_column": "D"}})
+    assert_problem(bad, 422, "bank.bad_csv_mapping")
 
 
 def test_cli_bank_import(engine: str, tmp_path: Any) -> None:

@@ -113,3 +113,36 @@ def test_bad_file_other_organization_and_read_only(engine: str) -> None:
     assert other.get(reverse("web:bank_reconcile") + f"?line={line.pk}").status_code == 404
     assert other.post(reverse("web:bank_line_ignore", args=[line.pk])).status_code == 404
     assert BankLine.objects.get().status == LineStatus.UNMATCHED
+
+
+def test_account_settings_and_csv_mapping_then_csv_upload(engine: str) -> None:
+    _org, ctx = make_org()
+    account = banking.create_account(ctx, name="Compte pro", iban=IBAN)
+    owner = client_for("owner@example.com")
+    url = reverse("web:bank_account", args=[account.pk])
+    assert owner.get(url).status_code == 200
+    owner.post(url, {"form": "settings", "name": "Compte pro", "journal_code": "BQ2",
+                     "auto_confirm_threshold": "95", "write_off_max": "1,50",
+                     "write_off_account": "6588", "fee_account": "627"})  # fmt: skip
+    account.refresh_from_db()
+    assert (account.journal_code, account.auto_confirm_threshold) == ("BQ2", 95)
+    assert account.write_off_max == Decimal("1.50")
+    owner.post(url, {"form": "csv", "date_column": "Date", "debit_column": "Débit",
+                     "credit_column": "Crédit", "remittance_columns": "Libellé; Détail",
+                     "date_format": "%d/%m/%Y", "decimal_separator": ",",
+                     "encoding": "cp1252"})  # fmt: skip
+    account.refresh_from_db()
+    assert account.csv_mapping["remittance_columns"] == ["Libellé", "Détail"]
+    data = "Date;Libellé;Détail;Débit;Crédit\r\n02/03/2026;VIR;Facture;;1 234,50\r\n"
+    upload = SimpleUploadedFile("export.csv", data.encode("cp1252"))
+    owner.post(reverse("web:bank_upload"), {"file": upload, "account": str(account.pk)})
+    line = BankLine.objects.get()
+    assert line.amount == Decimal("1234.50")
+    assert line.remittance_unstructured == "VIR Facture"
+    # A bad threshold is refused with the reason and changes nothing.
+    response = owner.post(url, {"form": "settings", "name": "X", "journal_code": "BQ2",
+                                "auto_confirm_threshold": "20", "write_off_max": "1"},
+                          follow=True)  # fmt: skip
+    assert "50" in html.unescape(response.content.decode())
+    account.refresh_from_db()
+    assert account.name == "Compte pro"

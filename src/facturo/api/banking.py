@@ -36,6 +36,7 @@ else:
 
 class AccountOut(Schema):
     id: uuid.UUID
+    csv_mapping: dict[str, Any]
     name: str
     iban: str
     bic: str
@@ -194,6 +195,40 @@ def list_accounts(request: HttpRequest, page: Query[PageParams]) -> dict[str, An
     items = qs[page.offset : page.offset + page.limit]
     return {"count": qs.count(), "limit": page.limit, "offset": page.offset,
             "items": [account_out(a) for a in items]}  # fmt: skip
+
+
+class AccountPatch(Input):
+    name: str | None = Field(None, max_length=100)
+    bic: str | None = Field(None, max_length=11)
+    journal_code: str | None = Field(None, max_length=10)
+    auto_confirm_threshold: int | None = Field(None, ge=50, le=101)
+    write_off_account: str | None = Field(None, max_length=20)
+    write_off_max: Amount | None = None
+    fee_account: str | None = Field(None, max_length=20)
+    csv_mapping: dict[str, Any] | None = Field(
+        None, description="The CSV column mapping of this bank (see docs/banking.md)."
+    )
+
+
+@router.get("/bank/accounts/{account_id}", response=AccountOut, summary="Get a bank account")
+def get_account(request: HttpRequest, account_id: uuid.UUID) -> dict[str, Any]:
+    return account_out(banking.get_account(ctx_of(request), account_id))
+
+
+@router.patch("/bank/accounts/{account_id}", response=AccountOut,
+              summary="Change a bank account's settings or its CSV mapping")  # fmt: skip
+def update_account(request: HttpRequest, account_id: uuid.UUID,
+                   payload: AccountPatch) -> dict[str, Any]:  # fmt: skip
+    ctx = ctx_of(request)
+    banking.get_account(ctx, account_id)
+    changes = payload.model_dump(exclude_unset=True)
+    mapping = changes.pop("csv_mapping", None)
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        banking.update_account(ctx, account_id, **changes)
+    if mapping is not None:
+        banking.save_csv_mapping(ctx, account_id, mapping)
+    return account_out(banking.get_account(ctx, account_id))
 
 
 @router.post("/bank/accounts", response={201: AccountOut}, summary="Create a bank account")

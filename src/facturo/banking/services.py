@@ -182,6 +182,60 @@ def create_account(
     return account
 
 
+def update_account(ctx: Ctx, account_id: Any, **changes: Any) -> BankAccount:
+    """Change an account's name, BIC, journal, threshold, write-off and fee settings."""
+    ctx.require(Perm.MANAGE_ORGANIZATION)
+    allowed = {
+        "name", "bic", "journal_code", "ledger_account", "auto_confirm_threshold",
+        "write_off_account", "write_off_max", "fee_account", "is_active",
+    }  # fmt: skip
+    unknown = set(changes) - allowed
+    if unknown:
+        raise BusinessError(
+            "bank.bad_field", _("Unknown bank account field(s): %(fields)s."), "fields",
+            fields=", ".join(sorted(unknown)),
+        )  # fmt: skip
+    with atomic():
+        account = get_account(ctx, account_id, lock=True)
+        before = {k: getattr(account, k) for k in changes}
+        for key, value in changes.items():
+            if key == "auto_confirm_threshold":
+                if not 50 <= int(value) <= 101:
+                    raise BusinessError(
+                        "bank.bad_threshold",
+                        _("The auto-confirm threshold is between 50 and 100 (101 turns it off)."),
+                        "auto_confirm_threshold",
+                    )
+                value = int(value)
+            elif key == "write_off_max":
+                value = Decimal(str(value))
+                if (
+                    not value.is_finite()
+                    or value < 0
+                    or round_money(value, account.currency) != value
+                ):
+                    raise BusinessError(
+                        "bank.bad_write_off", _("The largest write-off is an amount ≥ 0."),
+                        "write_off_max",
+                    )  # fmt: skip
+            elif key == "is_active":
+                value = bool(value)
+            else:
+                limit = {"name": 100, "bic": 11, "journal_code": 10}.get(key, 20)
+                value = clean_text(value, key, max_length=limit)
+                if key == "bic":
+                    value = value.upper()
+                if key in ("name", "journal_code") and not value:
+                    raise BusinessError("bank.required", _("This field is required."), key)
+            setattr(account, key, value)
+        account.save(update_fields=list(changes))
+        audit.record(
+            ctx.organization.id, ctx.actor, "bank.account_updated", account,
+            before=before, after={k: getattr(account, k) for k in changes},
+        )  # fmt: skip
+    return account
+
+
 def save_csv_mapping(ctx: Ctx, account_id: Any, mapping: dict[str, Any]) -> BankAccount:
     """Keep the CSV column mapping of this account's bank (checked by building it)."""
     ctx.require(Perm.MANAGE_ORGANIZATION)

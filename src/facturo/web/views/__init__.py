@@ -90,6 +90,7 @@ urlpatterns = [
     # bank
     path("bank/", banking.bank_home, name="bank_home"),
     path("bank/upload/", banking.bank_upload, name="bank_upload"),
+    path("bank/accounts/<uuid:pk>/", banking.bank_account, name="bank_account"),
     path("bank/reconcile/", banking.bank_reconcile, name="bank_reconcile"),
     path("bank/reconcile/run/", banking.bank_match_run, name="bank_match_run"),
     path("bank/lines/<uuid:pk>/accept/", banking.bank_line_accept, name="bank_line_accept"),

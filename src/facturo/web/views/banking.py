@@ -78,6 +78,58 @@ def bank_home(request: HttpRequest, ctx: Ctx) -> HttpResponse:
     )
 
 
+CSV_TEXT_FIELDS = (
+    "date_column", "amount_column", "debit_column", "credit_column", "value_date_column",
+    "counterparty_name_column", "counterparty_iban_column", "end_to_end_id_column",
+    "bank_reference_column", "currency", "date_format", "decimal_separator",
+    "thousands_separator", "encoding", "delimiter",
+)  # fmt: skip
+
+
+@member_view(post=Perm.MANAGE_ORGANIZATION)
+def bank_account(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpResponse:
+    account = banking.get_account(ctx, pk)
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "csv":
+                mapping: dict[str, Any] = {
+                    f: request.POST.get(f, "") for f in CSV_TEXT_FIELDS if request.POST.get(f)
+                }
+                labels = [c.strip() for c in request.POST.get("remittance_columns", "").split(";")]
+                mapping["remittance_columns"] = [c for c in labels if c]
+                mapping["debit_is_negative"] = request.POST.get("debit_is_negative") == "on"
+                mapping["skip_lines"] = int(request.POST.get("skip_lines") or 0)
+                banking.save_csv_mapping(ctx, account.pk, mapping)
+            else:
+                banking.update_account(
+                    ctx,
+                    account.pk,
+                    name=request.POST.get("name", ""),
+                    bic=request.POST.get("bic", ""),
+                    journal_code=request.POST.get("journal_code", ""),
+                    auto_confirm_threshold=int(request.POST.get("auto_confirm_threshold") or 90),
+                    write_off_max=_decimal(
+                        request.POST.get("write_off_max") or "0", "write_off_max"
+                    ),
+                    write_off_account=request.POST.get("write_off_account", ""),
+                    fee_account=request.POST.get("fee_account", ""),
+                )
+            messages.success(request, _("Bank account saved."))
+        except ValueError:
+            messages.error(request, _("Enter whole numbers for the threshold and skipped lines."))
+        except BusinessError as err:
+            messages.error(request, message_of(err))
+        return redirect("web:bank_account", pk=account.pk)
+    mapping = dict(account.csv_mapping or {})
+    mapping["remittance_columns"] = "; ".join(mapping.get("remittance_columns", []))
+    return page(
+        request,
+        ctx,
+        "web/banking/account.html",
+        {"account": account, "mapping": mapping, "write_off_max": f"{account.write_off_max:f}"},
+    )
+
+
 @member_view(get=None, post=Perm.EDIT_INVOICES, methods=("POST",))
 def bank_upload(request: HttpRequest, ctx: Ctx) -> HttpResponse:
     upload = request.FILES.get("file")
