@@ -389,3 +389,22 @@ def test_upcoming_and_other_organization(engine: str) -> None:
 
     with pytest.raises(NotFound):
         dunning.mark_disputed(other_ctx, invoice.id, reason="x")
+
+
+def test_interest_uses_the_rate_printed_on_the_invoice(engine: str) -> None:
+    org, ctx = make_org()
+    Organization.objects.filter(pk=org.pk).update(late_penalty_rate=Decimal("15"))
+    ctx.organization.refresh_from_db()
+    invoice = issue(ctx, make_customer(ctx))  # prints "15 % par an"
+    Organization.objects.filter(pk=org.pk).update(late_penalty_rate=None)  # changed later
+    assert dunning.invoice_rate(invoice) == Decimal("15")
+    steps = simple_steps(20)
+    steps[0]["add_interest"] = True
+    dunning.create_policy(ctx, name="P", steps=steps)
+    assert run(day(20)).penalty_invoices == 1
+    penalty = Reminder.objects.get(invoice=invoice).penalty_invoice
+    assert penalty is not None
+    # 15 % is above the floor (3 × 2.62 % = 7.86 %, S1 2026): 20 days at 15 %, actual/365.
+    total = invoice.total_incl_vat or Decimal(0)
+    expected = (total * Decimal("0.15") * 20 / 365).quantize(Decimal("0.01"))
+    assert expected in [line.unit_price for line in penalty.lines.all()]

@@ -87,3 +87,19 @@ def test_office_hours_in_the_organization_time_zone() -> None:
     naive = dt.datetime(2026, 3, 3, 9, 0)  # noqa: DTZ001 - the case refused
     with pytest.raises(ValueError, match="timezone-aware"):
         next_send_time(naive, hours, PARIS)
+
+
+def test_quote_follow_up_uses_the_same_rules() -> None:
+    """Quotes plug into the same rules: the reference date is the day the quote was sent,
+    steps are "N days without an answer" (see docs/dunning.md, quote follow-up)."""
+    sent = dt.date(2026, 3, 2)
+    follow_ups = [StepRule("q1", 7), StepRule("q2", 14)]
+    assert rules.check_steps([s.offset_days for s in follow_ups]) == []
+    assert due_step(follow_ups, sent, sent + dt.timedelta(days=6)) is None
+    first = due_step(follow_ups, sent, sent + dt.timedelta(days=7))
+    assert first is not None
+    assert first.key == "q1"
+    assert due_step(follow_ups, sent, sent + dt.timedelta(days=9), last_sent_offset=7) is None
+    second = due_step(follow_ups, sent, sent + dt.timedelta(days=30), last_sent_offset=7)
+    assert second is not None
+    assert second.key == "q2"

@@ -247,7 +247,7 @@ def _interest_for(
         invoice.due_date,
         day,
         payments=paid,
-        contract_rate=org.late_penalty_rate,
+        contract_rate=services.invoice_rate(invoice),
         table=table,
     )
 

@@ -979,6 +979,20 @@ def complete_task(ctx: Ctx, task_id: Any, *, note: str = "") -> DunningTask:
 # --- rates -----------------------------------------------------------------------------------
 
 
+_RATE_ON_INVOICE = re.compile(r"(\d+(?:[.,]\d+)?) ?%")
+
+
+def invoice_rate(invoice: Invoice) -> Decimal | None:
+    """The penalty rate printed on the invoice (its frozen PMD note), None for the legal
+    default (ECB + 10 points). Without a snapshot: the organization's current setting."""
+    notes = (invoice.snapshot or {}).get("notes") or {}
+    text = notes.get("late_penalties")
+    if not isinstance(text, str):
+        return invoice.organization.late_penalty_rate
+    match = _RATE_ON_INVOICE.search(text)
+    return Decimal(match.group(1).replace(",", ".")) if match else None
+
+
 def rate_table() -> tuple[interest.HalfYearRates, ...]:
     """The shipped table with the rows an administrator added (InterestRate)."""
     extra = [
