@@ -3,9 +3,18 @@
 Each (engine, documents) case runs in its own process against a fresh database so that peak
 memory (max RSS) belongs to that case. Every invoice has 10 lines; "with documents" means the
 full issuing pipeline: number, snapshot, Factur-X XML, PDF/A-3 with the XML embedded and a
-SEPA QR code, stored in the database, audit record — one transaction per invoice.
+SEPA QR code, stored in the database, audit record — one transaction per invoice, through
+``invoicing.services.issue_invoice`` (what the UI, the API and the billing run call), with
+every installed app's event handlers (payments, accounting posting …) unless ``--without``.
 
-    uv run python bench/issue.py [--n 1000] [--engines sqlite,postgresql]
+Besides wall time (``invoices/s``, what the issue's targets are about) the table gives the
+CPU time per invoice of this process and, on a local PostgreSQL, of its server backend: on a
+machine shared with other work, wall time moves with the load, CPU time much less.
+``cpu-bound/s`` = 1000 / (client + server CPU ms): the rate on an otherwise idle machine
+(on PostgreSQL, where client and server overlap only through round trips, a lower bound).
+
+    uv run python bench/issue.py [--n 1000] [--engines sqlite,postgresql] [--documents yes,no]
+                                 [--without accounting]
 """
 
 from __future__ import annotations
@@ -22,9 +31,37 @@ import time
 from pathlib import Path
 
 PG_ADMIN_URL = os.environ.get("FACTURO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DB = os.environ.get("FACTURO_BENCH_PG_DB", "facturo_bench_issue")
 
 
-def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
+def _drop_handlers(apps: list[str]) -> None:
+    """Unsubscribe the event handlers of these apps (to measure what they cost)."""
+    from facturo.foundation import events
+
+    prefixes = tuple(f"facturo.{a}." for a in apps)
+    for event_type, handlers in events._handlers.items():
+        events._handlers[event_type] = [
+            h for h in handlers if not h.__module__.startswith(prefixes)
+        ]
+
+
+def _backend_cpu_seconds() -> float | None:
+    """CPU time used so far by this process's PostgreSQL backend, when it runs here."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(engine: str, documents: bool, n: int, without: list[str]) -> dict[str, object]:
     import resource
 
     import django
@@ -38,6 +75,8 @@ def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
 
     from facturo.catalog import services as catalog
     from facturo.invoicing import services as invoicing
+
+    _drop_handlers(without)
 
     _, ctx = make_org(f"bench-{engine}@example.com")
     customer = make_customer(ctx)
@@ -56,17 +95,30 @@ def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
     warm = invoicing.create_draft(ctx, customer.id, lines)
     invoicing.issue_invoice(ctx, warm.id, render=documents)
     timings = []
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    server_before = _backend_cpu_seconds()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for draft_id in drafts:
         t0 = time.perf_counter()
         invoicing.issue_invoice(ctx, draft_id, render=documents)
         timings.append(time.perf_counter() - t0)
     wall = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu_started
+    server_after = _backend_cpu_seconds()
+    server_cpu = (
+        server_after - server_before
+        if server_before is not None and server_after is not None
+        else None
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "engine": engine,
         "documents": documents,
+        "without": without,
         "n": n,
+        "client_cpu_ms": client_cpu / n * 1000,
+        "server_cpu_ms": server_cpu / n * 1000 if server_cpu is not None else None,
+        "load": (load_before + os.getloadavg()[0]) / 2,
         "median_ms": statistics.median(timings) * 1000,
         "p95_ms": sorted(timings)[int(len(timings) * 0.95)] * 1000,
         "per_second": n / wall,
@@ -74,7 +126,7 @@ def run_case(engine: str, documents: bool, n: int) -> dict[str, object]:
     }
 
 
-def spawn(engine: str, documents: bool, n: int) -> dict[str, object]:
+def spawn(engine: str, documents: bool, n: int, without: list[str]) -> dict[str, object]:
     env = dict(os.environ)
     data_dir = tempfile.mkdtemp(prefix="facturo-bench-")
     env["FACTURO_DATA_DIR"] = data_dir
@@ -83,9 +135,9 @@ def spawn(engine: str, documents: bool, n: int) -> dict[str, object]:
         import psycopg
 
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS facturo_bench")
-            conn.execute("CREATE DATABASE facturo_bench")
-        env["FACTURO_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/facturo_bench"
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
+            conn.execute(f"CREATE DATABASE {PG_DB}")
+        env["FACTURO_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DB}"
     out = subprocess.run(
         [
             sys.executable,
@@ -96,6 +148,8 @@ def spawn(engine: str, documents: bool, n: int) -> dict[str, object]:
             str(int(documents)),
             "--n",
             str(n),
+            "--without",
+            ",".join(without),
         ],
         env=env,
         check=True,
@@ -109,34 +163,44 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--documents", default="yes,no", help="yes, no or yes,no")
+    parser.add_argument("--without", default="", help="apps whose event handlers to drop")
     parser.add_argument("--case")
-    parser.add_argument("--documents", type=int, default=1)
     args = parser.parse_args()
+    without = [a for a in args.without.split(",") if a]
     if args.case:
-        print(json.dumps(run_case(args.case, bool(args.documents), args.n)))
+        print(json.dumps(run_case(args.case, args.documents == "yes", args.n, without)))
         return
     rows = []
     for engine in args.engines.split(","):
-        for documents in (True, False):
+        for documents in (d == "yes" for d in args.documents.split(",")):
             n = args.n if documents else args.n * 2
             print(f"… {engine}, documents={documents}, n={n}", file=sys.stderr, flush=True)
-            rows.append(spawn(engine, documents, n))
+            rows.append(spawn(engine, documents, n, without))
+    handlers = "all apps' event handlers" + (f" but {', '.join(without)}" if without else "")
     print(
         f"\nIssuing 10-line invoices — {platform.node()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, one process, one invoice per transaction\n"
+        f"Python {platform.python_version()}, one process, one invoice per transaction, "
+        f"{handlers}\n"
     )
     header = (
         f"{'engine':<11} {'documents':<10} {'n':>6} {'median ms':>10} {'p95 ms':>8} "
-        f"{'invoices/s':>11} {'peak MB':>8}"
+        f"{'invoices/s':>11} {'cpu ms':>7} {'pg cpu ms':>10} {'cpu-bound/s':>12} "
+        f"{'peak MB':>8} {'load':>5}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
+        server = r["server_cpu_ms"]
+        cpu = float(r["client_cpu_ms"]) + float(server or 0)  # type: ignore[arg-type]
         print(
             f"{r['engine']:<11} {('yes' if r['documents'] else 'no'):<10} {r['n']:>6} "
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['per_second']:>11.1f} "
-            f"{r['peak_mb']:>8.0f}"
+            f"{r['client_cpu_ms']:>7.2f} "
+            f"{(f'{server:.2f}' if server is not None else '-'):>10} "
+            f"{1000 / cpu:>12.0f} {r['peak_mb']:>8.0f} {r['load']:>5.1f}"
         )
+    print("\nload: 1-minute load average during the case (2 = both cores busy)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facturo.core.document import InvoiceDocument
 
 
 @dataclass(frozen=True)
@@ -15,3 +19,6 @@ class InvoiceIssued:
     kind: str  # invoice | credit_note | deposit
     number: str
     credited_invoice_id: uuid.UUID | None
+    # The frozen document (what the snapshot column holds), so handlers need not read the
+    # snapshot back and parse it; None when published by code that does not have it.
+    document: InvoiceDocument | None = field(default=None, compare=False, repr=False)
