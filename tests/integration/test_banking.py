@@ -349,3 +349,23 @@ def test_our_sepa_debits_are_settled_then_a_return_reopens_the_invoice(engine: s
     assert payment.status == PaymentStatus.RETURNED
     assert "AM04" in payment.return_reason
     assert status(first) == Status.ISSUED
+
+
+def test_a_debit_pays_a_recorded_refund(setup) -> None:  # type: ignore[no-untyped-def]
+    ctx, _account, customer = setup
+    payments.record_payment(ctx, customer_id=customer.id, amount="50.00", currency="EUR",
+                            method="transfer", received_on=dt.date(2026, 3, 1),
+                            auto_allocate=False)  # fmt: skip
+    [refund] = payments.refund(ctx, customer_id=customer.id, amount="30.00",
+                               refunded_on=dt.date(2026, 3, 3))  # fmt: skip
+    data = camt(
+        entry("-30.00", "REMBOURSEMENT", name="BOULANGERIE MARTIN", ref="RF1", day="2026-03-04"),
+        entry("-30.00", "AUTRE", name="Inconnu SA", ref="RF2", day="2026-03-04"),
+    )
+    result = banking.import_statement(ctx, data, "remb.xml")
+    assert result.matched == 1
+    match = BankMatch.objects.get(kind="refund")
+    assert match.refund_ids == [str(refund.pk)]
+    assert match.line.bank_reference == "RF1"
+    # The refund is taken: the other debit of the same amount is left unmatched.
+    assert BankLine.objects.get(bank_reference="RF2").status == LineStatus.UNMATCHED

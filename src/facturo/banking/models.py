@@ -160,6 +160,7 @@ class BankMatch(UUIDModel):
     detail = models.CharField(max_length=300, blank=True)
     payments = models.ManyToManyField(Payment, through="MatchPayment", related_name="+")
     invoice_ids = models.JSONField(default=list, blank=True)
+    refund_ids = models.JSONField(default=list, blank=True)  # payments.Refund paid by a debit
     write_off = ScaledDecimalField(scale=MONEY_SCALE, default=Decimal(0))
     ledger_account = models.CharField(max_length=20, blank=True)
     label = models.CharField(max_length=200, blank=True)

@@ -38,7 +38,13 @@ from schwifty import IBAN
 from facturo.audit import services as audit
 from facturo.core.bank import RejectedRow, Statement, StatementError, with_fingerprints
 from facturo.core.errors import BusinessError, ConflictError, NotFound, _
-from facturo.core.matching import Matcher, MatchProposal, MatchSettings, OpenInvoice
+from facturo.core.matching import (
+    Matcher,
+    MatchProposal,
+    MatchSettings,
+    OpenInvoice,
+    name_similarity,
+)
 from facturo.core.matching import normalise_name as _normalise_name
 from facturo.core.money import ZERO, check_currency, round_money
 from facturo.core.text import clean_text
@@ -60,6 +66,7 @@ from facturo.payments.models import (
     Method,
     Payment,
     PaymentStatus,
+    Refund,
 )
 
 from . import events as bank_events
@@ -885,6 +892,7 @@ def run_matching(
     )
     run = MatchRun()
     pending: dict[tuple[Any, str], list[BankLine]] = defaultdict(list)
+    debits: list[BankLine] = []
     for n, line in enumerate(lines, 1):
         if progress is not None and n % 500 == 0:
             progress(n, len(lines))
@@ -896,7 +904,11 @@ def run_matching(
             continue
         if line.is_credit:
             pending[(account.pk, account.currency)].append(line)
-        else:
+        elif not _refund(ctx, line, run, confident_only=True):
+            debits.append(line)
+    # Weaker refund proposals only once every confident one has taken its refund.
+    for line in debits:
+        if not _refund(ctx, line, run, confident_only=False):
             run.unmatched += 1
     for (_account, currency), credit_lines in pending.items():
         account = credit_lines[0].account
@@ -1047,6 +1059,104 @@ def _sepa(ctx: Ctx, line: BankLine, run: MatchRun) -> bool:
             run.suggested += 1
         return True
     return False
+
+
+def _linked_refunds(ctx: Ctx) -> set[str]:
+    linked: set[str] = set()
+    for ids in BankMatch.objects.filter(
+        organization=ctx.organization, kind=MatchKind.REFUND, undone_at__isnull=True
+    ).values_list("refund_ids", flat=True):
+        linked.update(ids)
+    return linked
+
+
+def _refund(ctx: Ctx, line: BankLine, run: MatchRun, *, confident_only: bool) -> bool:
+    """A debit of exactly a refund's amount (not yet reconciled) pays that refund back;
+    confirmed when the counterparty is the refund's customer (IBAN or name)."""
+    linked = _linked_refunds(ctx)
+    refunds = [
+        r
+        for r in Refund.objects.filter(
+            organization=ctx.organization, amount=-line.amount, payment__currency=line.currency
+        ).select_related("payment__customer")
+        if str(r.pk) not in linked
+    ]
+    if not refunds:
+        return False
+    learned = _learned_customer(ctx, line)
+    name = _normalise_name(line.counterparty_name)
+    known = [
+        r
+        for r in refunds
+        if r.payment.customer_id == learned
+        or (name and name_similarity(name, _normalise_name(r.payment.customer.name)) >= 0.85)
+    ]
+    chosen = known[0] if len(known) == 1 else refunds[0]
+    confidence = 92 if len(known) == 1 else (70 if len(refunds) == 1 else 40)
+    suggestion = {
+        "kind": MatchKind.REFUND,
+        "refund_ids": [str(chosen.pk)],
+        "confidence": confidence,
+        "reason": "refund",
+        "detail": f"refund of {chosen.amount} to {chosen.payment.customer.name}",
+    }
+    if confidence >= line.account.auto_confirm_threshold:
+        record_refund(ctx, line.pk, [chosen.pk], automatic=True, confidence=confidence)
+        run.confirmed += 1
+    elif confident_only:
+        return False
+    else:
+        with atomic():
+            _suggest(line, suggestion)
+        run.suggested += 1
+    return True
+
+
+def record_refund(
+    ctx: Ctx, line_id: Any, refund_ids: Sequence[Any], *, automatic: bool = False,
+    confidence: int | None = None,
+) -> BankMatch:  # fmt: skip
+    """A debit line is the transfer of refund(s) recorded in payments."""
+    ctx.require(Perm.EDIT_INVOICES)
+    with atomic():
+        line = _locked_open_line(ctx, line_id)
+        if line.is_credit:
+            raise BusinessError("bank.not_a_debit", _("A refund is money going out."), "line_id")
+        refunds = []
+        for refund_id in refund_ids:
+            refunds.append(_get(Refund, ctx, refund_id, "refund.not_found", _("No such refund.")))
+        taken = _linked_refunds(ctx) & {str(r.pk) for r in refunds}
+        if taken:
+            raise ConflictError(
+                "bank.refund_reconciled",
+                _("This refund is already reconciled with another bank line."),
+                "refund_ids",
+            )
+        total = sum((r.amount for r in refunds), ZERO)
+        if not refunds or total != -line.amount:
+            raise BusinessError(
+                "bank.refund_amount",
+                _("The refunds (%(total)s) are not the line's amount (%(amount)s)."),
+                "refund_ids",
+                total=str(total),
+                amount=str(-line.amount),
+            )
+        match = _new_match(
+            ctx, line, MatchKind.REFUND, automatic=automatic, confidence=confidence,
+            reason="refund", refund_ids=[str(r.pk) for r in refunds],
+            detail=", ".join(f"{r.amount} {r.payment.customer.name}" for r in refunds),
+        )  # fmt: skip
+        MatchPayment.objects.bulk_create(
+            [MatchPayment(match=match, payment_id=r.payment_id) for r in refunds]
+        )
+        audit.record(
+            ctx.organization.id, ctx.actor, "bank.refund_matched", match,
+            after={"line": str(line.pk), "refunds": [str(r.pk) for r in refunds]},
+        )  # fmt: skip
+        _publish_matched(
+            ctx, line, match, MatchKind.REFUND, automatic, {r.payment_id for r in refunds}
+        )
+    return match
 
 
 # --- confirming ------------------------------------------------------------------------------
@@ -1331,6 +1441,11 @@ def accept_suggestion(
             label=suggestion.get("label", ""),
             **common,
         )
+    if kind == MatchKind.REFUND:
+        return record_refund(
+            ctx, line_id, suggestion["refund_ids"], automatic=automatic,
+            confidence=suggestion.get("confidence"),
+        )  # fmt: skip
     if kind == MatchKind.RETURN:
         return record_return(
             ctx,
