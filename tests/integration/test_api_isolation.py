@@ -200,7 +200,9 @@ def test_every_route_hides_other_organizations(engine: str) -> None:
                 for secret in s.secrets:
                     assert secret not in text, f"{where} leaked {secret}"
                 if method == "get" and not path_params and response.status_code == 200:
-                    assert response.json()["count"] >= 0
+                    # lists and counted views (/mrr); /payment-settings is one object
+                    if template != "/api/v1/payment-settings":
+                        assert response.json()["count"] >= 0
                     if used:  # filtered by one of A's ids
                         assert response.json()["items"] == [], where
 

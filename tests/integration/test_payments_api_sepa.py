@@ -62,7 +62,7 @@ def test_payment_settings_round_trip(engine: str) -> None:
     body = {"notify_on_payment": "address", "notify_address": "cash@example.com",
             "prenotification_days": 3, "pain_version": "pain.008.001.08"}  # fmt: skip
     assert api.call("PUT", "/payment-settings", body).json() == body
-    assert_problem(api.call("PUT", "/payment-settings", {**body, "notify_address": ""}), 400,
+    assert_problem(api.call("PUT", "/payment-settings", {**body, "notify_address": ""}), 422,
                    "payments.notify_address_required", "notify_address")  # fmt: skip
 
 

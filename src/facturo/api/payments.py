@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +21,6 @@ from ninja.responses import Status
 from facturo.core.errors import BusinessError, NotFound, _
 from facturo.core.money import ZERO, round_money
 from facturo.customers import services as customers
-from facturo.invoicing.models import Invoice
 from facturo.organizations.context import Ctx, Perm
 from facturo.payments import notify, selectors, sepa
 from facturo.payments import services as payments
@@ -349,8 +347,7 @@ def _pairs(allocations: list[AllocationIn] | None) -> list[tuple[Any, Any]] | No
 
 def _check_invoices(ctx: Ctx, ids: list[uuid.UUID], field: str) -> None:
     """An invoice id of another organization is as unknown as a random one: 404 first."""
-    known = set(Invoice.objects.filter(organization=ctx.organization, pk__in=ids)
-                .values_list("pk", flat=True))  # fmt: skip
+    known = selectors.known_invoice_ids(ctx, ids)
     for position, pk in enumerate(ids, start=1):
         if pk not in known:
             raise NotFound("invoice.not_found", _("No such invoice."),
@@ -456,24 +453,12 @@ def create_refund(request: HttpRequest, payment_id: uuid.UUID, payload: RefundIn
 def customer_balance(request: HttpRequest, customer_id: uuid.UUID) -> dict[str, Any]:
     ctx = ctx_of(request)
     customer = customers.get_customer(ctx, customer_id)
-    owed: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    open_invoices = Invoice.objects.filter(
-        organization=ctx.organization, customer=customer, kind__in=payments.PAYABLE_KINDS,
-        status__in=payments.OPEN_STATUSES,
-    )  # fmt: skip
-    count = 0
-    for invoice in open_invoices:
-        due = payments.amount_due(invoice)
-        if due > 0:
-            owed[invoice.currency] += due
-            count += 1
-    currencies = sorted(set(Payment.objects.filter(customer=customer)
-                            .values_list("currency", flat=True)))  # fmt: skip
-    credit = {c: payments.customer_credit(customer, c) for c in currencies}
+    owed, credit, count = selectors.customer_balance(ctx, customer)
     return {
         "customer_id": customer.pk, "open_invoices": count,
         "owed": [{"currency": c, "amount": _money(a, c)} for c, a in sorted(owed.items())],
-        "credit": [{"currency": c, "amount": _money(a, c)} for c, a in credit.items() if a > 0],
+        "credit": [{"currency": c, "amount": _money(a, c)}
+                   for c, a in sorted(credit.items()) if a > 0],
     }  # fmt: skip
 
 
@@ -483,8 +468,7 @@ def customer_balance(request: HttpRequest, customer_id: uuid.UUID) -> dict[str, 
 @router.get("/mandates", response=MandatePage, summary="List SEPA mandates")
 def list_mandates(request: HttpRequest, filters: Query[MandateFilters]) -> dict[str, Any]:
     ctx = ctx_of(request)
-    ctx.require(Perm.VIEW)
-    qs = Mandate.objects.filter(organization=ctx.organization)
+    qs = selectors.mandates(ctx)
     if filters.customer_id:
         qs = qs.filter(customer_id=filters.customer_id)
     if filters.active is not None:
@@ -526,19 +510,12 @@ def revoke_mandate(request: HttpRequest, mandate_id: uuid.UUID,
 
 
 def _batch(ctx: Ctx, batch_id: Any) -> DebitBatch:
-    ctx.require(Perm.VIEW)
-    batch = DebitBatch.objects.filter(organization=ctx.organization, pk=batch_id).first()
-    if batch is None:
-        raise NotFound("sepa.batch_not_found", _("No such direct debit batch."))
-    return batch
+    return sepa.get_batch(ctx, batch_id)
 
 
 @router.get("/sepa-batches", response=BatchPage, summary="List SEPA direct debit batches")
 def list_batches(request: HttpRequest, filters: Query[PageParams]) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    ctx.require(Perm.VIEW)
-    qs = DebitBatch.objects.filter(organization=ctx.organization).order_by("-created_at")
-    return _page(qs, filters, batch_out)
+    return _page(selectors.batches(ctx_of(request)), filters, batch_out)
 
 
 @router.post("/sepa-batches", response={200: BatchResultOut, 201: BatchResultOut},

@@ -147,3 +147,43 @@ def amounts_owed(ctx: Ctx) -> list[tuple[str, int, Decimal]]:
             count, amount = totals.get(invoice.currency, (0, ZERO))
             totals[invoice.currency] = (count + 1, amount + owed)
     return [(c, n, a) for c, (n, a) in sorted(totals.items())]
+
+
+def known_invoice_ids(ctx: Ctx, ids: Iterable[Any]) -> set[Any]:
+    """Which of these ids are invoices of the caller's organization."""
+    return set(
+        Invoice.objects.filter(organization=ctx.organization, pk__in=list(ids)).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def customer_balance(ctx: Ctx, customer: Any) -> tuple[dict[str, Decimal], dict[str, Decimal], int]:
+    """What a customer owes per currency (open invoices' amount due), their credit per
+    currency (unallocated, unrefunded payments), and how many invoices are open."""
+    ctx.require(Perm.VIEW)
+    open_rows = list(
+        Invoice.objects.filter(
+            organization=ctx.organization,
+            customer=customer,
+            kind__in=services.PAYABLE_KINDS,
+            status__in=services.OPEN_STATUSES,
+        )
+    )
+    due = services.amounts_due(open_rows)
+    owed: dict[str, Decimal] = {}
+    count = 0
+    for invoice in open_rows:
+        if due[invoice.pk] > 0:
+            owed[invoice.currency] = owed.get(invoice.currency, ZERO) + due[invoice.pk]
+            count += 1
+    credit: dict[str, Decimal] = {}
+    received = (
+        payments_with_details(ctx)
+        .filter(customer=customer, status=PaymentStatus.RECEIVED)
+        .order_by()
+    )
+    for p in received:
+        left = left_of(p, list(p.allocations.all()), list(p.refunds.all()))
+        credit[p.currency] = credit.get(p.currency, ZERO) + left
+    return owed, credit, count
