@@ -90,7 +90,8 @@ def candidates(ctx: Ctx, line: BankLine, limit: int = 8) -> list[Candidate]:
             int(suggestion.get("confidence") or 0),
             suggestion.get("detail", ""),
         )
-    [proposal] = Matcher(invoices).match([services._as_statement_line(line)])
+    settings = services.match_settings(line.account)
+    [proposal] = Matcher(invoices, settings).match([services._as_statement_line(line)])
     if proposal is not None:
         for alloc in proposal.allocations:
             add(alloc.invoice_id, alloc.amount, proposal.confidence, proposal.detail)

@@ -33,6 +33,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from django.db.models import Sum
 from django.utils import timezone
+from rapidfuzz import fuzz
 from schwifty import IBAN
 
 from facturo.audit import services as audit
@@ -43,7 +44,6 @@ from facturo.core.matching import (
     MatchProposal,
     MatchSettings,
     OpenInvoice,
-    name_similarity,
 )
 from facturo.core.matching import normalise_name as _normalise_name
 from facturo.core.money import ZERO, check_currency, round_money
@@ -685,6 +685,18 @@ def open_invoices(ctx: Ctx, currency: str, customer_id: Any = None) -> list[Open
     return result
 
 
+def fuzzy_similarity(a: str, b: str) -> float:
+    """``core.matching.name_similarity`` (sorted words, normalised edit similarity) by
+    rapidfuzz: the same scale, many times faster than difflib."""
+    if not a or not b:
+        return 0.0
+    return float(fuzz.token_sort_ratio(a, b, processor=None)) / 100.0
+
+
+def match_settings(account: BankAccount) -> MatchSettings:
+    return MatchSettings(tolerance_absolute=account.write_off_max, similarity=fuzzy_similarity)
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 
@@ -913,10 +925,7 @@ def run_matching(
     for (_account, currency), credit_lines in pending.items():
         account = credit_lines[0].account
         invoices = open_invoices(ctx, currency)
-        matcher = Matcher(
-            invoices,
-            MatchSettings(tolerance_absolute=account.write_off_max),
-        )
+        matcher = Matcher(invoices, match_settings(account))
         proposals = matcher.match([_as_statement_line(x) for x in credit_lines])
         for line, proposal in zip(credit_lines, proposals, strict=True):
             if proposal is None or not proposal.allocations:
@@ -924,9 +933,10 @@ def run_matching(
                 learned = None
                 if customer_id is not None:
                     subset = open_invoices(ctx, currency, customer_id)
-                    [learned] = Matcher(subset).match([_as_statement_line(line)]) or [None]
+                    settings = match_settings(account)
+                    [learned] = Matcher(subset, settings).match([_as_statement_line(line)])
                     if learned is None and subset:
-                        learned = Matcher(subset)._customer_amount(
+                        learned = Matcher(subset, settings)._customer_amount(
                             _as_statement_line(line), str(customer_id), 80, "learned"
                         )
                 if learned is not None and learned.allocations:
@@ -987,7 +997,7 @@ def _apply_rule(ctx: Ctx, line: BankLine, rule: MatchRule, run: MatchRun) -> boo
     if rule.target_kind == MatchKind.PAYMENT and rule.customer_id is not None:
         invoices = open_invoices(ctx, line.currency, rule.customer_id)
         stmt_line = _as_statement_line(line)
-        matcher = Matcher(invoices)
+        matcher = Matcher(invoices, match_settings(line.account))
         proposal = matcher.match([stmt_line])[0] or (
             matcher._customer_amount(stmt_line, str(rule.customer_id), 90, "rule")
             if invoices
@@ -1089,7 +1099,7 @@ def _refund(ctx: Ctx, line: BankLine, run: MatchRun, *, confident_only: bool) ->
         r
         for r in refunds
         if r.payment.customer_id == learned
-        or (name and name_similarity(name, _normalise_name(r.payment.customer.name)) >= 0.85)
+        or (name and fuzzy_similarity(name, _normalise_name(r.payment.customer.name)) >= 0.85)
     ]
     chosen = known[0] if len(known) == 1 else refunds[0]
     confidence = 92 if len(known) == 1 else (70 if len(refunds) == 1 else 40)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -76,6 +76,9 @@ class MatchSettings:
     max_group_candidates: int = 12  # open invoices of a customer tried in a subset sum
     max_group_size: int = 4
     name_similarity: float = 0.82
+    # How alike two normalised names are, in [0, 1]: difflib here (stdlib only); the app
+    # passes rapidfuzz's, which is much faster on many customers.
+    similarity: Callable[[str, str], float] | None = None
 
 
 _OCR = str.maketrans({"O": "0", "I": "1", "L": "1", "S": "5"})
@@ -183,6 +186,7 @@ class Matcher:
 
     def __init__(self, invoices: Iterable[OpenInvoice], settings: MatchSettings | None = None):
         self.settings = settings or MatchSettings()
+        self.similar = self.settings.similarity or name_similarity
         self.index = _Index.build(invoices)
         self.remaining = {i: inv.open_amount for i, inv in self.index.invoices.items()}
 
@@ -346,7 +350,7 @@ class Matcher:
                 seen.update(bucket)
         scored = []
         for customer in seen:
-            score = name_similarity(name, self.index.customer_names[customer])
+            score = self.similar(name, self.index.customer_names[customer])
             if score >= self.settings.name_similarity:
                 scored.append((score, customer))
         scored.sort(key=lambda s: (-s[0], s[1]))
@@ -382,7 +386,7 @@ class Matcher:
         if name:
             scored = sorted(
                 (
-                    (name_similarity(name, self.index.customer_names[i.customer_id]), i)
+                    (self.similar(name, self.index.customer_names[i.customer_id]), i)
                     for i in invoices
                 ),
                 key=lambda s: (-s[0], s[1].due_date, s[1].number),
