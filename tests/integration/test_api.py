@@ -665,6 +665,14 @@ EXPECTED_ROUTES = {
     ("get", "/api/v1/dunning/tasks"), ("post", "/api/v1/dunning/tasks/{task_id}/done"),
     ("get", "/api/v1/dunning/upcoming"), ("get", "/api/v1/dunning/reminders"),
     ("post", "/api/v1/dunning/runs"),
+    ("get", "/api/v1/accounting/journals"), ("get", "/api/v1/accounting/accounts"),
+    ("get", "/api/v1/accounting/entries"), ("get", "/api/v1/accounting/entries/{entry_id}"),
+    ("get", "/api/v1/accounting/invoices/{invoice_id}/preview"),
+    ("get", "/api/v1/accounting/mapping-rules"), ("post", "/api/v1/accounting/mapping-rules"),
+    ("delete", "/api/v1/accounting/mapping-rules/{rule_id}"),
+    ("get", "/api/v1/accounting/trial-balance"), ("post", "/api/v1/accounting/exports"),
+    ("get", "/api/v1/accounting/exports/{job_id}"),
+    ("get", "/api/v1/accounting/exports/{job_id}/file"),
 }  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from django.apps import apps
 from django.utils import timezone
 
 from facturo.organizations.models import Organization
+from tests.integration.test_accounting_api import accounting_ids
 from tests.integration.test_api import (
     Api,
     assert_problem,
@@ -79,6 +80,7 @@ class Scenario:
         self.payments = payment_ids(a, ctx_a, self.customer, self.deposit)
         self.bank = bank_ids(a, ctx_a, self.customer)
         self.dunning = dunning_ids(a, ctx_a, self.customer, self.issued_id)
+        self.accounting = accounting_ids(a, ctx_a, self.issued_id)
         self.secrets = [self.customer, self.product, self.draft, self.issued_id, self.deposit,
                         self.note, self.issued["number"], "Secret A"]  # fmt: skip
 
@@ -94,6 +96,7 @@ class Scenario:
             **self.payments,
             **self.bank,
             **self.dunning,
+            **self.accounting,
         }
         assert name in known, f"the isolation test does not know which id to put in {name!r}"
         return known[name]

@@ -11,7 +11,17 @@ from ninja import NinjaAPI
 from ninja.openapi.docs import DocsBase
 from ninja.openapi.schema import OpenAPISchema
 
-from . import banking, customers, dunning, errors, invoices, payments, products, subscriptions
+from . import (
+    accounting,
+    banking,
+    customers,
+    dunning,
+    errors,
+    invoices,
+    payments,
+    products,
+    subscriptions,
+)
 from .auth import BearerAuth
 from .idempotency import HEADER, REPLAYED_HEADER, idempotent
 from .schemas import DecimalJSONParser, Problem
@@ -114,3 +124,4 @@ api.add_router("", subscriptions.router)
 api.add_router("", payments.router)
 api.add_router("", banking.router)
 api.add_router("", dunning.router)
+api.add_router("", accounting.router)
