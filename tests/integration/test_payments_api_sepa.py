@@ -53,7 +53,7 @@ def test_settle_then_import_a_rejection(engine: str) -> None:
     assert row["reason_code"] == "AC04"
     assert row["reason"] == "Compte clôturé"  # in the request's language
     assert Invoice.objects.get(pk=invoice["id"]).status == "issued"
-    assert_problem(upload(api, b"<nope"), 400, "sepa.bad_returns_file", "file")
+    assert_problem(upload(api, b"<nope"), 422, "sepa.bad_returns_file", "file")
 
 
 def test_payment_settings_round_trip(engine: str) -> None:
