@@ -1,10 +1,16 @@
 """Billing run throughput on PostgreSQL: N monthly subscriptions, 1/2/4 worker processes.
 
-    uv run python bench/billing_run.py --subscriptions 2000 --workers 1,2 [--render]
+    uv run python bench/billing_run.py --subscriptions 2000 --workers 1,2,4 --pdf no,yes
+
+The issue's figure is 100,000 subscriptions (``--subscriptions 100000``); each case
+repopulates the database, so measure fewer when time is short and say so. Every invoice
+goes through the whole pipeline (numbered, taxed, stored, audited, e-mail queued, events);
+``--pdf yes`` also renders and stores the PDF/A-3 with its Factur-X XML.
 
 Uses (and recreates) the database ``facturo_bench_billing`` on the PostgreSQL server of
-``FACTURO_BENCH_POSTGRES`` (default postgresql://postgres@127.0.0.1:5432). Prints: workers,
-invoices, wall time, invoices/s, peak RSS per worker process (MiB).
+``FACTURO_BENCH_POSTGRES`` (default postgresql://postgres@127.0.0.1:5432). Prints per case:
+workers, invoices, failed, wall time, invoices/s, the largest peak RSS of the worker
+processes (MiB), and the load average at the start (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -93,48 +99,57 @@ def populate(n: int) -> dt.date:
     return today
 
 
+def run_case(n: int, workers: int, pdf: bool, env: dict[str, str]) -> tuple[object, ...]:
+    recreate()
+    out = subprocess.run(
+        [sys.executable, __file__, "--populate", str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    today = out.stdout.strip().splitlines()[-1]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, today, "1" if pdf else "0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    outputs = [p.communicate()[0].split() for p in procs]
+    wall = time.perf_counter() - start
+    issued = sum(int(o[0]) for o in outputs)
+    failed = sum(int(o[1]) for o in outputs)
+    rss = max(float(o[3]) for o in outputs)
+    return ("with PDF" if pdf else "without PDF", workers, issued, failed, wall, issued / wall,
+            rss, load)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscriptions", type=int, default=2000)
-    parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--render", action="store_true")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--pdf", default="no", help="no, yes or no,yes")
     args = parser.parse_args()
     env = {**os.environ, "FACTURO_DATABASE_URL": f"{SERVER}/{DB}"}
     os.environ.update(env)
-    results = []
-    for workers in [int(w) for w in args.workers.split(",")]:
-        recreate()
-        out = subprocess.run(
-            [sys.executable, __file__, "--populate", str(args.subscriptions)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        today = out.stdout.strip().splitlines()[-1]
-        start = time.perf_counter()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, today, "1" if args.render else "0"],
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(workers)
-        ]
-        outputs = [p.communicate()[0].split() for p in procs]
-        wall = time.perf_counter() - start
-        issued = sum(int(o[0]) for o in outputs)
-        failed = sum(int(o[1]) for o in outputs)
-        rss = max(float(o[3]) for o in outputs)
-        results.append((workers, issued, failed, wall, issued / wall, rss))
+    print(f"{args.subscriptions} active monthly subscriptions, one run, PostgreSQL", flush=True)
     print(
-        f"{'what':<28}{'workers':>8}{'invoices':>10}{'failed':>8}{'wall s':>9}"
-        f"{'inv/s':>9}{'peak RSS MiB':>14}"
+        f"{'documents':<13}{'workers':>8}{'invoices':>10}{'failed':>8}{'wall s':>9}"
+        f"{'inv/s':>9}{'peak RSS MiB':>14}{'load':>7}",
+        flush=True,
     )
-    what = "run, with PDF" if args.render else "run, without PDF"
-    for w, n, f, wall, rate, rss in results:
-        print(f"{what:<28}{w:>8}{n:>10}{f:>8}{wall:>9.1f}{rate:>9.1f}{rss:>14.1f}")
+    for pdf in [p.strip() == "yes" for p in args.pdf.split(",")]:
+        for workers in [int(w) for w in args.workers.split(",")]:
+            what, w, n, f, wall, rate, rss, load = run_case(args.subscriptions, workers, pdf, env)
+            print(
+                f"{what:<13}{w:>8}{n:>10}{f:>8}{wall:>9.1f}{rate:>9.1f}{rss:>14.1f}{load:>7.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from facturo.audit.services import Actor
@@ -50,6 +51,7 @@ from .models import (
     BillingPeriod,
     BillingRun,
     IssueMode,
+    PendingCharge,
     PeriodStatus,
     Pricing,
     RunStatus,
@@ -82,6 +84,7 @@ class Outcome:
     total: Any = None
     caught_up: bool = False
     error: str = ""
+    due_again: bool = True  # False: the subscription has nothing more due on this run date
 
 
 @dataclass
@@ -240,6 +243,7 @@ def invoice_lines(
     period: Period,
     *,
     with_pending: bool = True,
+    with_usage: bool = True,
     lines: list[SubscriptionLine] | None = None,
 ) -> list[dict[str, Any]]:
     """The lines of a period: each line version, pro rata of the days it applied, the
@@ -289,7 +293,8 @@ def invoice_lines(
                         "unit_code": "C62",
                     }
                 )
-    out.extend(usage_lines(sub, period, lines))
+    if with_usage:
+        out.extend(usage_lines(sub, period, lines))
     if with_pending:
         for charge in sub.pending_charges.filter(billed_in__isnull=True).order_by("id"):
             out.append(
@@ -311,6 +316,30 @@ def _period_text(period: Period, language: str) -> str:
     return f"Period {period.start:%Y-%m-%d} to {last:%Y-%m-%d}"
 
 
+def _locked(sub_id: Any) -> Subscription:
+    """The subscription row, locked (only it: not its customer, shared by many), with what
+    the period's transaction needs to know to skip queries: whether a billing record exists
+    past the last billed period (a failed one to retry), charges wait, usage is unbilled."""
+    after = Coalesce(OuterRef("last_period_start"), Value(dt.date(1, 1, 1)))
+    sub: Subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .annotate(
+            has_record=Exists(
+                BillingPeriod.objects.filter(subscription=OuterRef("pk"), period_start__gt=after)
+            ),
+            has_pending=Exists(
+                PendingCharge.objects.filter(subscription=OuterRef("pk"), billed_in__isnull=True)
+            ),
+            has_usage=Exists(
+                UsageRecord.objects.filter(subscription=OuterRef("pk"), billed_in__isnull=True)
+            ),
+        )
+        .get(pk=sub_id)
+    )
+    return sub
+
+
 def bill_period(
     sub_id: Any,
     run_date: dt.date,
@@ -321,19 +350,29 @@ def bill_period(
 ) -> Outcome | None:
     """Bill the next due period of one subscription, in one transaction. None: nothing due.
 
+    Everything of the period is written before the invoice is issued, so that the invoice
+    number (allocated by issuing, under the series' lock) is held for as short a time as
+    possible: the series serialises every issuing transaction of the organization.
     ``orgs`` caches organizations across the periods of a chunk (read-only here)."""
     with atomic():
-        sub = Subscription.objects.select_for_update().select_related("customer").get(pk=sub_id)
+        sub = _locked(sub_id)
         if sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED):
             return None
         period = schedule_of(sub).next_period(sub.last_period_start)
         if period is None or period.invoice_date > run_date:
-            _advance(sub, period, run_date)
+            before = (sub.next_invoice_date, sub.status)
+            advance_to(sub, period, run_date)
+            if (sub.next_invoice_date, sub.status) != before:
+                _advance(sub, period, run_date)
             return None
         outcome = Outcome(
             sub.pk, period.start, period.end, "skipped", caught_up=period.invoice_date < run_date
         )
-        existing = BillingPeriod.objects.filter(subscription=sub, period_start=period.start).first()
+        existing = None
+        if sub.has_record:  # type: ignore[attr-defined]
+            existing = BillingPeriod.objects.filter(
+                subscription=sub, period_start=period.start
+            ).first()
         if existing is not None and existing.status != PeriodStatus.FAILED:
             # billed by someone else (its transaction committed): just move on
             sub.last_period_start, sub.last_period_end = period.start, period.end
@@ -349,17 +388,40 @@ def bill_period(
             if orgs is not None:
                 orgs[sub.organization_id] = org
         ctx = run_ctx(org)
-        lines = invoice_lines(sub, period)
+        lines = list(sub.lines.select_related("product").order_by("position", "id"))
+        invoice_data = invoice_lines(
+            sub,
+            period,
+            lines=lines,
+            with_pending=sub.has_pending,  # type: ignore[attr-defined]
+            with_usage=sub.has_usage,  # type: ignore[attr-defined]
+        )
         language = sub.customer.language
         draft = invoicing.create_draft(
             ctx,
             sub.customer_id,
-            lines,
+            invoice_data,
             currency=sub.currency,  # the lines are priced in the subscription's currency
             delivery_date=period.start,
             free_text=f"{sub.name} — {_period_text(period, language)}",
         )
-        if sub.issue_mode == IssueMode.ISSUE:
+        issue = sub.issue_mode == IssueMode.ISSUE
+        record.status = outcome.status = PeriodStatus.ISSUED if issue else PeriodStatus.DRAFT
+        record.invoice = draft
+        record.run = run
+        record.error = record.error_code = ""
+        record.save()
+        if sub.has_pending:  # type: ignore[attr-defined]
+            sub.pending_charges.filter(billed_in__isnull=True).update(billed_in=record)
+        if sub.has_usage and any(x.pricing != Pricing.FIXED for x in lines):  # type: ignore[attr-defined]
+            _usage_qs(sub, period).update(billed_in=record)
+        sub.last_period_start, sub.last_period_end = period.start, period.end
+        sub.periods_billed = F("periods_billed") + 1
+        _advance(sub, schedule_of(sub).next_period(period.start), run_date)
+        outcome.due_again = sub.next_invoice_date is not None and (
+            sub.next_invoice_date <= run_date
+        )
+        if issue:
             invoice = invoicing.issue_invoice(ctx, draft.id, issue_date=run_date, render=render)
             if sub.send_email:
                 cc = [sub.customer.cc_emails, sub.customer.accounting_email, sub.owner_email]
@@ -369,22 +431,8 @@ def bill_period(
                     cc=[c for c in cc if c],
                     request_key=f"billing:{sub.pk}:{period.start}",
                 )
-            record.status = outcome.status = PeriodStatus.ISSUED
             outcome.invoice_number = invoice.number or ""
             outcome.total = invoice.total_incl_vat
-        else:
-            invoice = draft
-            record.status = outcome.status = PeriodStatus.DRAFT
-        record.invoice = invoice
-        record.run = run
-        record.error = record.error_code = ""
-        record.save()
-        sub.pending_charges.filter(billed_in__isnull=True).update(billed_in=record)
-        _usage_qs(sub, period).update(billed_in=record)
-        sub.last_period_start, sub.last_period_end = period.start, period.end
-        sub.periods_billed = F("periods_billed") + 1
-        _advance(sub, schedule_of(sub).next_period(period.start), run_date)
-        if record.status == PeriodStatus.ISSUED:
             events.publish(
                 SubscriptionInvoiceIssued(
                     sub.organization_id,
@@ -478,6 +526,8 @@ def _subscription_periods(
         if outcome is None:
             return
         yield outcome
+        if not outcome.due_again:
+            return  # known from the period's transaction: no second look needed
 
 
 PREVIEW_HORIZON = dt.timedelta(days=366)
