@@ -369,3 +369,21 @@ def test_a_debit_pays_a_recorded_refund(setup) -> None:  # type: ignore[no-untyp
     assert match.line.bank_reference == "RF1"
     # The refund is taken: the other debit of the same amount is left unmatched.
     assert BankLine.objects.get(bank_reference="RF2").status == LineStatus.UNMATCHED
+
+
+def test_the_hourly_job_matches_lines_imported_before_their_invoice(setup) -> None:  # type: ignore[no-untyped-def]
+    from facturo.jobs import tasks
+
+    ctx, _account, customer = setup
+    # A first payment from this IBAN, matched by hand, teaches the IBAN.
+    first = issued(ctx, customer, "10.00")
+    banking.import_statement(ctx, camt(entry("10.00", "x", iban=CUSTOMER_IBAN, ref="J0")), "0")
+    banking.confirm_payment(ctx, BankLine.objects.get(bank_reference="J0").pk, [(first.pk, "10")])
+    data = camt(entry("240.00", "acompte commande 12", iban=CUSTOMER_IBAN, ref="J1"))
+    assert banking.import_statement(ctx, data, "avant.xml").matched == 0
+    invoice = issued(ctx, customer, "240.00")
+    tasks.bank_rematch.call_local()
+    assert status(invoice) == Status.PAID
+    assert BankLine.objects.get(bank_reference="J1").status == LineStatus.MATCHED
+    tasks.bank_rematch.call_local()  # twice: nothing more
+    assert Payment.objects.filter(customer=customer).count() == 2

@@ -865,9 +865,11 @@ def _as_statement_line(line: BankLine) -> Any:
 
 
 def _suggest(line: BankLine, suggestion: dict[str, Any]) -> None:
-    line.status = LineStatus.SUGGESTED
-    line.suggestion = suggestion
-    line.save(update_fields=["status", "suggestion"])
+    """Put the proposal on the line for review, unless the line was reconciled meanwhile
+    (another run, a person): a conditional update, so a reconciled line is never reopened."""
+    BankLine.objects.filter(pk=line.pk, status__in=OPEN_LINE).update(
+        status=LineStatus.SUGGESTED, suggestion=suggestion
+    )
 
 
 def _try_confirm(ctx: Ctx, line: BankLine, suggestion: dict[str, Any], run: MatchRun) -> bool:
@@ -877,7 +879,7 @@ def _try_confirm(ctx: Ctx, line: BankLine, suggestion: dict[str, Any], run: Matc
         run.errors.append(f"{line.pk}: {exc.message}")
         suggestion = dict(suggestion, detail=f"{suggestion.get('detail', '')} ({exc.message})")
         with atomic():
-            _suggest(BankLine.objects.get(pk=line.pk), suggestion)
+            _suggest(line, suggestion)
         return False
     return True
 
@@ -1167,6 +1169,21 @@ def record_refund(
             ctx, line, match, MatchKind.REFUND, automatic, {r.payment_id for r in refunds}
         )
     return match
+
+
+def rematch_open_lines() -> int:
+    """For the periodic job: match again the open lines of every organization (invoices
+    issued after a statement was imported can now be found). Safe to run twice or
+    concurrently: a line is confirmed once (locked, status checked), proposals never reopen
+    a reconciled line. Returns how many lines were confirmed."""
+    from facturo.audit.services import SYSTEM
+    from facturo.organizations.models import Organization
+
+    confirmed = 0
+    orgs = BankLine.objects.filter(status__in=OPEN_LINE).values("organization_id").distinct()
+    for org in Organization.objects.filter(pk__in=orgs):
+        confirmed += run_matching(Ctx(org, "owner", SYSTEM)).confirmed
+    return confirmed
 
 
 # --- confirming ------------------------------------------------------------------------------

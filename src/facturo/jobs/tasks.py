@@ -14,6 +14,7 @@ from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from facturo.banking import services as bank_services
 from facturo.dunning import run as dunning_run
 from facturo.dunning import services as dunning_services
 from facturo.invoicing import sending  # noqa: F401  (registers the outbox attachment loader)
@@ -47,6 +48,13 @@ def subscription_alerts() -> None:
     """Every day at 07:00: renewals and ends of fixed-term subscriptions coming soon, to
     their owners (each alert once per subscription and period)."""
     alerts.send_alerts()
+
+
+@db_periodic_task(crontab(minute="20"))
+def bank_rematch() -> None:
+    """Every hour (at :20): match the bank lines still open against the invoices issued
+    since their import (safe to run twice or concurrently)."""
+    bank_services.rematch_open_lines()
 
 
 @db_periodic_task(crontab(hour="7", minute="30"))
