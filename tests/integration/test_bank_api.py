@@ -26,10 +26,12 @@ runner = CliRunner()
 
 def upload(api: Api, data: bytes, name: str = "releve.xml", **form: Any) -> Any:
     client: Client = api.client
+    headers = {k: form.pop(k) for k in list(form) if k.startswith("HTTP_")}
     return client.post(
         "/api/v1/bank/statements",
         {"file": _File(data, name), **form},
         HTTP_AUTHORIZATION=f"Bearer {api.token}",
+        **headers,
     )
 
 
@@ -88,6 +90,9 @@ def test_upload_match_confirm_undo_and_report(engine: str) -> None:
     assert body["summary"] == "new 3, duplicate 0, rejected 0, matched 1"
     again = upload(api, data)
     assert again.json()["summary"] == "new 0, duplicate 3, rejected 0, matched 0"
+    keyed = [upload(api, data, HTTP_IDEMPOTENCY_KEY="stmt-1") for _ in range(2)]
+    assert keyed[0].content == keyed[1].content
+    assert keyed[1]["Idempotent-Replayed"] == "true"
     assert api.get(f"/invoices/{invoice['id']}").json()["status"] == "paid"
     lines = {x["bank_reference"]: x for x in api.get("/bank/lines").json()["items"]}
     assert lines["B1"]["status"] == "matched"

@@ -387,3 +387,40 @@ def test_the_hourly_job_matches_lines_imported_before_their_invoice(setup) -> No
     assert BankLine.objects.get(bank_reference="J1").status == LineStatus.MATCHED
     tasks.bank_rematch.call_local()  # twice: nothing more
     assert Payment.objects.filter(customer=customer).count() == 2
+
+
+def test_reconciliation_report_balances_and_discrepancies(setup) -> None:  # type: ignore[no-untyped-def]
+    from facturo.banking import exports, selectors
+    from facturo.banking.samples import SampleEntry, camt053
+
+    ctx, account, customer = setup
+    invoice = issued(ctx, customer, "100.00")
+    day = dt.date(2026, 3, 10)
+    march = camt053(IBAN, [
+        SampleEntry(day, Decimal("100.00"), f"FACTURE {invoice.number}", bank_reference="P1"),
+        SampleEntry(day, Decimal("-20.00"), '#set "frais" ] [x', bank_reference="P2"),
+        SampleEntry(day, Decimal("-5.00"), "=cmd|' /C calc'!A0", bank_reference="P3"),
+    ], opening=Decimal("1000.00"), statement_id="MARS")  # fmt: skip
+    banking.import_statement(ctx, march, "mars.xml")
+    report = selectors.reconciliation_report(ctx, account.pk, dt.date(2026, 3, 1), day)
+    assert report.opening_balance == Decimal("1000.00")
+    assert report.closing_balance == Decimal("1075.00")
+    assert report.computed_closing == Decimal("1075.00")
+    assert (report.matched_count, report.unmatched_count) == (1, 2)
+    assert report.unmatched_total == Decimal("-25.00")
+    assert report.discrepancies == []
+    pdf = exports.report_pdf(report, "Atelier")
+    assert pdf.startswith(b"%PDF")
+    csv = exports.report_csv(report).decode("utf-8-sig")
+    assert ";'=cmd|" in csv
+    # A statement whose stated closing balance the lines do not reach: a discrepancy.
+    april = camt053(IBAN, [SampleEntry(dt.date(2026, 4, 2), Decimal("10.00"), "x",
+                                       bank_reference="P4")],
+                    opening=Decimal("1075.00"), statement_id="AVRIL")  # fmt: skip
+    banking.import_statement(ctx, april, "avril.xml")
+    BankLine.objects.filter(bank_reference="P4").update(amount=Decimal("11.00"))
+    april_report = selectors.reconciliation_report(
+        ctx, account.pk, dt.date(2026, 4, 1), dt.date(2026, 4, 30)
+    )
+    assert april_report.opening_balance == Decimal("1075.00")
+    assert any("closing balance stated" in d for d in april_report.discrepancies)
