@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.i18n import set_language
 
 from . import (
+    accounting,
     auth,
     banking,
     catalog,
@@ -100,6 +101,23 @@ urlpatterns = [
     path("bank/matches/<uuid:pk>/undo/", banking.bank_match_undo, name="bank_match_undo"),
     path("bank/rules/", banking.bank_rules, name="bank_rules"),
     path("bank/report/", banking.bank_report, name="bank_report"),
+    # accounting
+    path("accounting/", accounting.accounting_home, name="accounting_home"),
+    path("accounting/fec/", accounting.accounting_fec, name="accounting_fec"),
+    path(
+        "accounting/journal-export/",
+        accounting.accounting_journal_export,
+        name="accounting_journal_export",
+    ),
+    path("accounting/entries/", accounting.accounting_entries, name="accounting_entries"),
+    path("accounting/entries/new/", accounting.accounting_entry_new, name="accounting_entry_new"),
+    path("accounting/entries/<uuid:pk>/", accounting.accounting_entry, name="accounting_entry"),
+    path("accounting/chart/", accounting.accounting_chart, name="accounting_chart"),
+    path("accounting/rules/", accounting.accounting_rules, name="accounting_rules"),
+    path(
+        "accounting/reports/<str:report>/", accounting.accounting_report, name="accounting_report"
+    ),
+    path("accounting/vat/", accounting.accounting_vat, name="accounting_vat"),
     # payments
     path("payments/", payments.payment_list, name="payment_list"),
     path("payments/new/", payments.payment_create, name="payment_create"),
