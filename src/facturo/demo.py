@@ -137,6 +137,11 @@ def load_demo(today: dt.date | None = None) -> tuple[Organization, bool]:
     orgs.add_member(ctx, "comptable@facturo.example", Role.ACCOUNTANT, password=DEMO_PASSWORD)
     cs = [customers.create_customer(ctx, **c) for c in CUSTOMERS]
     ps = [catalog.create_product(ctx, **p) for p in PRODUCTS]
+    # The books: calendar fiscal years (the entries are posted as documents are issued).
+    from facturo.accounting import services as accounting
+
+    for year in (today.year - 1, today.year):
+        accounting.add_fiscal_year(ctx, dt.date(year, 1, 1), dt.date(year, 12, 31))
 
     def line(p: int, qty: str, **extra: str) -> dict[str, object]:
         return {"product_id": ps[p].id, "quantity": qty, **extra}
