@@ -341,17 +341,14 @@ def write_group(
             locked = {i.pk: i for i in _lock([p.invoice.pk for p in group])}
             if len(locked) < len(group):
                 return  # another run holds some of these invoices right now: it does them
-            done = set(
-                Reminder.objects.filter(
-                    invoice_id__in=list(locked), step_id__in=[p.step.pk for p in group]
-                ).values_list("invoice_id", "step_id")
-            )
-            last = dict(
-                Reminder.objects.filter(invoice_id__in=list(locked))
-                .values("invoice_id")
-                .annotate(m=Max("offset_days"))
-                .values_list("invoice_id", "m")
-            )
+            # What was sent already, read under the lock (one query).
+            done: set[tuple[Any, Any]] = set()
+            last: dict[Any, int] = {}
+            for invoice_id, step_id, offset in Reminder.objects.filter(
+                invoice_id__in=list(locked)
+            ).values_list("invoice_id", "step_id", "offset_days"):
+                done.add((invoice_id, step_id))
+                last[invoice_id] = max(offset, last.get(invoice_id, offset))
             items: list[tuple[Planned, Invoice, Decimal]] = []
             for p in group:
                 invoice = locked[p.invoice.pk]
@@ -423,11 +420,12 @@ def _write(
         day=day,
         step_name=step.name,
         has_qr=qr is not None,
+        with_link="payment_link" in used,
     )
     subject, body = services.render(subject_t or step.name, body_t, values)
     to, cc = _recipients(org, customer, policy, step)
     send_at = rules.next_send_time(now, services.office_hours(policy), rules.zone(org.time_zone))
-    message = ReminderMessage.objects.create(
+    message = ReminderMessage(
         organization=org,
         customer=customer,
         channel=step.channel,
@@ -453,9 +451,6 @@ def _write(
         )
         for p, invoice, due in items
     ]
-    # A duplicate (invoice, step) raises IntegrityError here: the whole group rolls back.
-    Reminder.objects.bulk_create(reminders)
-    reminders = list(Reminder.objects.filter(message=message).select_related("invoice"))
     wants_qr = values["sepa_qr"] != ""
     if step.channel == Channel.EMAIL:
         attachments: list[Any] = []
@@ -483,7 +478,6 @@ def _write(
             now=send_at,
         )
         message.outbox_email_id = email.pk
-        message.save(update_fields=["outbox_email_id"])
     else:
         place = f"{org.city}, {services._day(day, language)}"
         svg = ""
@@ -500,7 +494,9 @@ def _write(
             language=language,
             qr_svg=svg,
         )
-        message.save(update_fields=["pdf"])
+    message.save(force_insert=True)
+    # A duplicate (invoice, step) raises IntegrityError here: the whole group rolls back.
+    Reminder.objects.bulk_create(reminders)
     summary.messages += 1
     summary.queued += len(reminders)
     # Actions of the step.

@@ -176,6 +176,7 @@ def template_values(
     day: dt.date,
     step_name: str = "",
     has_qr: bool = False,
+    with_link: bool = True,
 ) -> dict[str, str]:
     currency = chased[0].invoice.currency if chased else org.currency
     total = sum((c.amount_due for c in chased), Decimal(0))
@@ -214,7 +215,7 @@ def template_values(
         "total_due": _money(total, currency, language),
         "due_date": _day(oldest.invoice.due_date, language) if oldest else "",
         "days_late": str(oldest.days_late) if oldest else "0",
-        "payment_link": payment_link(first) if first is not None and first.pk else "",
+        "payment_link": payment_link(first) if with_link and first is not None else "",
         "iban": payment.get("iban") or org.iban,
         "bic": payment.get("bic") or org.bic,
         "payment_reference": (payment.get("remittance") or (first.number if first else "")) or "",
