@@ -94,8 +94,8 @@ def fiscal_year_for(ctx: Ctx, year: int) -> m.FiscalYear:
         raise BusinessError(
             "accounting.no_fiscal_year",
             _(
-                "No fiscal year ending in %(year)s is set for this organization: add it in "
-                "Accounting › Settings (start and end dates) first."
+                "No fiscal year ending in %(year)s is set for this organization: add it on the "
+                "Accounting page (Fiscal years: start and end dates) first."
             ),
             field="year",
             year=year,
