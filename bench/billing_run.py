@@ -10,7 +10,8 @@ goes through the whole pipeline (numbered, taxed, stored, audited, e-mail queued
 Uses (and recreates) the database ``facturo_bench_billing`` on the PostgreSQL server of
 ``FACTURO_BENCH_POSTGRES`` (default postgresql://postgres@127.0.0.1:5432). Prints per case:
 workers, invoices, failed, wall time, invoices/s, the largest peak RSS of the worker
-processes (MiB), and the load average at the start (the machine may be shared).
+processes (MiB), the load average at the start (the machine may be shared) and the workers'
+CPU time per invoice (what the rate would be bounded by on an idle machine, client side).
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "facturo.web.settings"
 import django
 django.setup()
 from facturo.subscriptions import billing
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 s = billing.run_billing(dt.date.fromisoformat(sys.argv[1]), render=sys.argv[2] == "1",
                         keep_outcomes=False)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(s.issued, s.failed, round(time.perf_counter() - t, 2), round(rss, 1), flush=True)
+print(s.issued, s.failed, round(time.perf_counter() - t, 2), round(rss, 1),
+      round(time.process_time() - cpu, 3), flush=True)
 """
 
 
@@ -80,7 +82,18 @@ def populate(n: int) -> dt.date:
         for f in Subscription._meta.concrete_fields
         if f.attname != "id"
     }
-    rows = [Subscription(id=uuid7(), **fields) for _ in range(n - 1)]
+    # one customer per subscription, as in a SaaS (issuing locks the customer's row: a
+    # single shared customer would serialise the workers on it)
+    from facturo.customers.models import Customer
+
+    base = {
+        f.attname: getattr(customer, f.attname)
+        for f in Customer._meta.concrete_fields
+        if f.attname != "id"
+    }
+    customers = [Customer(id=uuid7(), **{**base, "name": f"Client {i:06d}"}) for i in range(n - 1)]
+    Customer.objects.bulk_create(customers, batch_size=2000)
+    rows = [Subscription(id=uuid7(), **{**fields, "customer_id": c.id}) for c in customers]
     Subscription.objects.bulk_create(rows, batch_size=2000)
     line = SubscriptionLine.objects.get()
     SubscriptionLine.objects.bulk_create(
@@ -125,8 +138,9 @@ def run_case(n: int, workers: int, pdf: bool, env: dict[str, str]) -> tuple[obje
     issued = sum(int(o[0]) for o in outputs)
     failed = sum(int(o[1]) for o in outputs)
     rss = max(float(o[3]) for o in outputs)
+    cpu_ms = sum(float(o[4]) for o in outputs) / max(issued, 1) * 1000
     return ("with PDF" if pdf else "without PDF", workers, issued, failed, wall, issued / wall,
-            rss, load)  # fmt: skip
+            rss, load, cpu_ms)  # fmt: skip
 
 
 def main() -> None:
@@ -140,14 +154,17 @@ def main() -> None:
     print(f"{args.subscriptions} active monthly subscriptions, one run, PostgreSQL", flush=True)
     print(
         f"{'documents':<13}{'workers':>8}{'invoices':>10}{'failed':>8}{'wall s':>9}"
-        f"{'inv/s':>9}{'peak RSS MiB':>14}{'load':>7}",
+        f"{'inv/s':>9}{'peak RSS MiB':>14}{'load':>7}{'client CPU ms/inv':>19}",
         flush=True,
     )
     for pdf in [p.strip() == "yes" for p in args.pdf.split(",")]:
         for workers in [int(w) for w in args.workers.split(",")]:
-            what, w, n, f, wall, rate, rss, load = run_case(args.subscriptions, workers, pdf, env)
+            what, w, n, f, wall, rate, rss, load, cpu = run_case(
+                args.subscriptions, workers, pdf, env
+            )
             print(
-                f"{what:<13}{w:>8}{n:>10}{f:>8}{wall:>9.1f}{rate:>9.1f}{rss:>14.1f}{load:>7.1f}",
+                f"{what:<13}{w:>8}{n:>10}{f:>8}{wall:>9.1f}{rate:>9.1f}{rss:>14.1f}{load:>7.1f}"
+                f"{cpu:>19.1f}",
                 flush=True,
             )
 

@@ -628,6 +628,7 @@ EXPECTED_ROUTES = {
     ("get", "/api/v1/plans"), ("post", "/api/v1/plans"), ("get", "/api/v1/plans/{plan_id}"),
     ("get", "/api/v1/subscriptions"), ("post", "/api/v1/subscriptions"),
     ("get", "/api/v1/subscriptions/{subscription_id}"),
+    ("patch", "/api/v1/subscriptions/{subscription_id}"),
     ("get", "/api/v1/subscriptions/{subscription_id}/periods"),
     *(("post", f"/api/v1/subscriptions/{{subscription_id}}/{action}") for action in (
         "pause", "resume", "cancel", "change-preview", "change", "usage")),

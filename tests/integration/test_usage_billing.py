@@ -128,3 +128,24 @@ def test_usage_in_arrears_is_billed_with_its_period(engine: str) -> None:
         assert period.period_start == D("2027-01-01")
         assert period.invoice is not None
         assert period.invoice.total_excl_vat == Decimal("37.00")  # 30 + 100 × 0.07
+
+
+def test_settings_and_end_change_through_the_api(engine: str) -> None:
+    with time_machine.travel(at("2027-01-05"), tick=False):
+        _org, _ctx, api = owner_api()
+        customer = create_customer(api)["id"]
+        body = {"customer_id": customer, "start_date": "2027-01-01", "lines": [LINES[0]],
+                "auto_pay": "sepa"}  # fmt: skip
+        sub = api.post("/subscriptions", body).json()
+        assert sub["auto_pay"] == "sepa"
+        path = f"/subscriptions/{sub['id']}"
+        changed = api.patch(path, {"auto_pay": "card", "max_periods": 6, "owner_email":
+                                   "commercial@example.com", "issue_mode": "draft"})  # fmt: skip
+        assert changed.status_code == 200, changed.content
+        body = changed.json()
+        assert (body["auto_pay"], body["max_periods"], body["issue_mode"]) == ("card", 6, "draft")
+        assert_problem(api.patch(path, {"auto_pay": "cheque"}), 422)
+        assert_problem(api.patch(path, {"owner_email": "pas une adresse"}), 422,
+                       "subscription.invalid_owner_email", "owner_email")  # fmt: skip
+        assert api.patch(path, {"max_periods": None}).json()["max_periods"] is None
+        assert api.get(path).json()["auto_pay"] == "card"

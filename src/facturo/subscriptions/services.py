@@ -648,9 +648,9 @@ def update_subscription(ctx: Ctx, pk: Any, **data: Any) -> Subscription:
     """Change the name, settings (issue mode, proration, auto-pay, e-mail, owner) and the end
     (date or number of invoices) of a subscription; lines change through :func:`change`."""
     ctx.require(Perm.EDIT_INVOICES)
-    settings = _clean_settings(data, partial=True)
     with atomic():
-        sub = get_subscription(ctx, pk, for_update=True)
+        sub = get_subscription(ctx, pk, for_update=True)  # another organization's: 404 first
+        settings = _clean_settings(data, partial=True)
         _require_active(sub, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
         before = {k: getattr(sub, k) for k in (*settings, "name", "ends_on", "max_periods")}
         for key, value in settings.items():
