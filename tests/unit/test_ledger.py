@@ -159,6 +159,32 @@ def test_deposit_invoice_then_final_invoice_deducting_it() -> None:
     )
 
 
+def test_credit_note_of_a_final_invoice_gives_the_deposit_back() -> None:
+    # The credit note of the final invoice above carries the deduction line too: it credits
+    # 4191 back (the deposit is owed again) instead of lowering the revenue it reverses.
+    note = make_doc([L(D(1000)), L(D(300), deduction=True)], type_code=TypeCode.CREDIT_NOTE,
+                    number="AV-3")  # fmt: skip
+    assert rows(credit_note_entry(note, C)) == golden(
+        ("411", "C001", "0", "840.00"),
+        ("4191", "C001", "0", "300.00"),
+        ("7061", "", "1000.00", "0"),
+        ("445741", "", "140.00", "0"),
+    )
+
+
+def test_a_line_with_its_own_revenue_account_wins_over_the_rules() -> None:
+    doc = make_doc([L(D(100)), L(D(50), nature=Nature.GOODS)], number="FA-9")
+    settings = LedgerSettings(rules=(RevenueRule(account="7068"),))
+    entry = document_entry(doc, C, settings, line_accounts={2: "707500"})
+    assert rows(entry) == golden(
+        ("411", "C001", "180.00", "0"),
+        ("7068", "", "0", "100.00"),
+        ("707500", "", "0", "50.00"),
+        ("445741", "", "0", "20.00"),
+        ("445711", "", "0", "10.00"),
+    )
+
+
 def test_credit_note_mirrors_the_invoice() -> None:
     note = make_doc([L(D(100))], type_code=TypeCode.CREDIT_NOTE, number="AV-1")
     entry = credit_note_entry(note, C)
