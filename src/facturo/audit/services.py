@@ -10,7 +10,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from facturo.core.chain import GENESIS, ChainBreak, link_hash, verify_chain
+from facturo.core.chain import GENESIS, ChainBreak, canonical_json, link_hash, verify_chain
 from facturo.foundation import rawsql
 
 from .models import AuditChainHead, AuditEvent
@@ -51,53 +51,75 @@ def record(
 ) -> AuditEvent:
     """Append an event to the organization's chain. Call inside the service's transaction.
 
-    Hand-written SQL (it runs in every write): lock the chain head, insert the event and
-    move the head — two statements on PostgreSQL (insert and head update in one), three on
-    SQLite."""
+    It runs in every write, so it is hand-written SQL (ADR 10). PostgreSQL: one statement
+    locks the chain head, hashes, inserts the event and moves the head — the event's
+    canonical JSON is built here but for its ``seq``, the last key in sorted order, which
+    the statement appends after reading the head (``sha256`` of the same UTF-8 bytes as
+    :func:`facturo.core.chain.link_hash`). SQLite: lock (the database is already locked
+    by ``BEGIN IMMEDIATE``), insert, move, in-process.
+    """
     conn = rawsql.connection()
     sql = _record_sql()
-    org = rawsql.prep(AuditChainHead, "organization_id", organization_id)
+    event = AuditEvent(
+        organization_id=organization_id,
+        at=timezone.now(),
+        actor_id=actor.id,
+        actor_label=actor.label,
+        ip=actor.ip,
+        action=action,
+        object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
+        object_id=object_id or (str(obj.pk) if obj is not None else ""),
+        before=_jsonable(before),
+        after=_jsonable(after),
+    )
+    org = rawsql.prep(AuditChainHead, "organization_id", organization_id, conn)
     with conn.cursor() as cursor:
-        cursor.execute(sql.lock_head, [org])
-        row = cursor.fetchone()
-        if row is None:  # first event: two creators race on the primary key
-            AuditChainHead.objects.using(conn.alias).bulk_create(
-                [AuditChainHead(organization_id=organization_id, last_seq=0, last_hash=GENESIS)],
-                ignore_conflicts=True,
-            )
+        if sql.postgresql:
+            payload = event.payload()
+            del payload["seq"]
+            head = canonical_json(payload)[:-1] + ',"seq":'  # + seq + "}"
+            params = [org, head, *sql.event_params(conn, event), org]
+            cursor.execute(sql.append, params)
+            row = cursor.fetchone()
+            if row is None:  # the organization's first event
+                _create_head(conn, organization_id)
+                cursor.execute(sql.append, params)
+                row = cursor.fetchone()
+            event.pk, event.seq, event.previous_hash, event.hash = row
+        else:
             cursor.execute(sql.lock_head, [org])
             row = cursor.fetchone()
-        last_seq, last_hash = row
-        event = AuditEvent(
-            organization_id=organization_id,
-            seq=last_seq + 1,
-            at=timezone.now(),
-            actor_id=actor.id,
-            actor_label=actor.label,
-            ip=actor.ip,
-            action=action,
-            object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
-            object_id=object_id or (str(obj.pk) if obj is not None else ""),
-            before=_jsonable(before),
-            after=_jsonable(after),
-            previous_hash=last_hash,
-        )
-        event.hash = link_hash(event.previous_hash, event.payload())
-        params = [rawsql.prep(AuditEvent, f, getattr(event, f)) for f in _EVENT_FIELDS]
-        head_params = [event.seq, event.hash, org]
-        if sql.postgresql:
-            cursor.execute(sql.insert_and_move_head, params + head_params)
-            event.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(sql.insert, params)
+            if row is None:
+                _create_head(conn, organization_id)
+                cursor.execute(sql.lock_head, [org])
+                row = cursor.fetchone()
+            event.seq, event.previous_hash = row[0] + 1, row[1]
+            event.hash = link_hash(event.previous_hash, event.payload())
+            cursor.execute(
+                sql.insert,
+                [*sql.event_params(conn, event), event.seq, event.previous_hash, event.hash],
+            )
             event.pk = cursor.lastrowid
-            cursor.execute(sql.move_head, head_params)
+            cursor.execute(sql.move_head, [event.seq, event.hash, org])
     event._state.adding = False
     event._state.db = conn.alias
     return event
 
 
-_EVENT_FIELDS = tuple(f.attname for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+def _create_head(conn: Any, organization_id: uuid.UUID) -> None:
+    """The chain head of an organization's first event (two creators race on the key)."""
+    AuditChainHead.objects.using(conn.alias).bulk_create(
+        [AuditChainHead(organization_id=organization_id, last_seq=0, last_hash=GENESIS)],
+        ignore_conflicts=True,
+    )
+
+
+# Columns the caller provides; seq, previous_hash and hash come from the chain head.
+_EVENT_FIELDS = tuple(
+    f.attname
+    for f in AuditEvent._meta.concrete_fields
+    if not f.primary_key and f.attname not in ("seq", "previous_hash", "hash")
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +127,8 @@ class _RecordSql:
     lock_head: str
     insert: str
     move_head: str
-    insert_and_move_head: str
+    append: str  # PostgreSQL: lock, hash, insert, move in one statement
+    event_params: Any
     postgresql: bool
 
 
@@ -117,29 +140,44 @@ def _record_sql() -> _RecordSql:
     cached = _record_sql_cache.get(conn.alias)
     if cached is None:
         pg = rawsql.is_postgresql(conn)
-        # Identifiers only come from the models' metadata; every value is a parameter.
+        fields = [AuditEvent._meta.get_field(f) for f in _EVENT_FIELDS]
+        # Identifiers and types only come from the models' metadata; values are parameters
+        # (cast to the column's type: they are selected, not inserted through VALUES).
         names = {
             "head": rawsql.table(AuditChainHead),
             "event": rawsql.table(AuditEvent),
             "columns": ", ".join(rawsql.column(AuditEvent, f) for f in _EVENT_FIELDS),
             "values": ", ".join(["%s"] * len(_EVENT_FIELDS)),
+            "typed_values": ", ".join(f"%s::{f.db_type(conn)}" for f in fields),
             "lock": " FOR UPDATE" if pg else "",
         }
-        insert = rawsql.compose("INSERT INTO {event} ({columns}) VALUES ({values})", **names)
-        move = rawsql.compose(
-            "UPDATE {head} SET last_seq = %s, last_hash = %s WHERE organization_id = %s", **names
-        )
         cached = _RecordSql(
             lock_head=rawsql.compose(
                 "SELECT last_seq, last_hash FROM {head} WHERE organization_id = %s{lock}", **names
             ),
-            insert=insert,
-            move_head=move,
-            insert_and_move_head=rawsql.compose(
-                "WITH e AS ({insert} RETURNING id), h AS ({move}) SELECT id FROM e",
-                insert=insert,
-                move=move,
+            insert=rawsql.compose(
+                "INSERT INTO {event} ({columns}, seq, previous_hash, hash) "
+                "VALUES ({values}, %s, %s, %s)",
+                **names,
             ),
+            move_head=rawsql.compose(
+                "UPDATE {head} SET last_seq = %s, last_hash = %s WHERE organization_id = %s",
+                **names,
+            ),
+            append=rawsql.compose(
+                "WITH h AS (SELECT last_seq + 1 AS seq, last_hash FROM {head} "
+                "WHERE organization_id = %s FOR UPDATE), "
+                "v AS (SELECT seq, last_hash, encode(sha256(convert_to("
+                "last_hash || %s::text || seq::text || '}}', 'UTF8')), 'hex') AS hash FROM h), "
+                "e AS (INSERT INTO {event} ({columns}, seq, previous_hash, hash) "
+                "SELECT {typed_values}, v.seq, v.last_hash, v.hash FROM v "
+                "RETURNING id, seq, previous_hash, hash), "
+                "m AS (UPDATE {head} SET last_seq = e.seq, last_hash = e.hash FROM e "
+                "WHERE {head}.organization_id = %s) "
+                "SELECT id, seq, previous_hash, hash FROM e",
+                **names,
+            ),
+            event_params=rawsql.preparer(AuditEvent, _EVENT_FIELDS),
             postgresql=pg,
         )
         _record_sql_cache[conn.alias] = cached

@@ -8,6 +8,7 @@ Factur-X XML, the API, the hash chain and the ledger. It never changes afterward
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -131,29 +132,36 @@ class InvoiceDocument:
 # Decimals become strings and dates ISO strings, so the JSON is exact and stable for hashing.
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # dataclass -> its field names, in order
-
-
 def _encode(value: Any) -> Any:
-    cls = type(value)
-    if cls is str or cls is int or cls is bool or value is None:  # most values: as they are
-        return value
-    names = _FIELD_NAMES.get(cls)
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(value))
-    if names is not None:
-        return {name: _encode(getattr(value, name)) for name in names}
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        encoder = _ENCODERS[type(value)] = _encoder_for(value)
+    return encoder(value)
+
+
+def _encoder_for(value: Any) -> Callable[[Any], Any]:
+    """How to encode every value of ``type(value)`` (decided once per type)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = tuple(f.name for f in dataclasses.fields(value))
+        return lambda v: {name: _encode(getattr(v, name)) for name in names}
     if isinstance(value, Decimal):
-        return str(value)
+        return str
     if isinstance(value, date):
-        return value.isoformat()
+        return lambda v: v.isoformat()
     if isinstance(value, StrEnum):
-        return value.value
+        return lambda v: v.value
     if isinstance(value, tuple | list):
-        return [_encode(v) for v in value]
+        return lambda v: [_encode(x) for x in v]
     if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
+        return lambda v: {k: _encode(x) for k, x in v.items()}
+    return _same
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def to_dict(doc: InvoiceDocument) -> dict[str, Any]:
