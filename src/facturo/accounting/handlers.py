@@ -271,10 +271,31 @@ def _payment_ref(payment: Payment) -> str:
     return (payment.reference or f"PAY-{payment.pk.hex[-8:].upper()}")[:100]
 
 
+def _lock_invoices_first(*, invoice_id: uuid.UUID | None = None, customer_id: Any = None) -> None:
+    """Lock order: invoices, then the ledger state (last). Issuing a credit note locks its
+    invoice then posts; a payment posts then allocates (locking invoices): without this,
+    the two could wait for each other. The customer's open invoices are locked in the
+    order payments allocates them."""
+    qs = Invoice.objects.select_for_update()
+    if invoice_id is not None:
+        list(qs.filter(pk=invoice_id).values_list("id", flat=True))
+    if customer_id is not None:
+        list(
+            qs.filter(
+                customer_id=customer_id,
+                kind__in=("invoice", "deposit"),
+                status__in=("issued", "sent", "partially_paid"),
+            )
+            .order_by("due_date", "issue_date", "series_position", "number")
+            .values_list("id", flat=True)
+        )
+
+
 def on_payment_recorded(event: pay_events.PaymentRecorded) -> None:
+    payment = Payment.objects.select_related("customer").get(pk=event.payment_id)
+    _lock_invoices_first(customer_id=payment.customer_id)
     state = lock_state(event.organization_id)
     books = books_for(state)
-    payment = Payment.objects.select_related("customer").get(pk=event.payment_id)
     if payment.currency != books.currency:
         record_unposted(
             event.organization_id,
@@ -340,6 +361,7 @@ def _post_allocation(
 
 
 def on_allocation_changed(event: pay_events.AllocationChanged) -> None:
+    _lock_invoices_first(invoice_id=event.invoice_id)
     state = lock_state(event.organization_id)
     books = books_for(state)
     led = invoice_ledger(event.organization_id, event.invoice_id, books)
@@ -388,6 +410,7 @@ def on_allocation_changed(event: pay_events.AllocationChanged) -> None:
 
 def on_status_changed(event: pay_events.InvoicePaymentStatusChanged) -> None:
     if event.new_status == "paid":
+        _lock_invoices_first(invoice_id=event.invoice_id)
         state = lock_state(event.organization_id)
         letter_invoice(state, event.invoice_id, local_today())
     elif event.old_status == "paid":
@@ -501,6 +524,7 @@ def _bank(books: Books, bank_account_id: uuid.UUID | None) -> BankAccount:
 
 
 def on_write_off(event: bank_events.WriteOffRecorded) -> None:
+    _lock_invoices_first(invoice_id=event.invoice_id)
     state = lock_state(event.organization_id)
     books = books_for(state)
     source = str(event.bank_line_id)
