@@ -498,7 +498,7 @@ def credit_applied_entry(
         acc,
         journal=journal,
         on=on,
-        label=_label("Imputation avoir/acompte", reference, customer.name),
+        label=_label("Imputation règlement", reference, customer.name),
         piece_ref=reference,
         source=SourceRef("allocation", reference),
     )
