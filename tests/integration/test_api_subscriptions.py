@@ -152,8 +152,9 @@ def test_subscription_lifecycle(engine: str) -> None:
 def test_usage_is_idempotent_by_client_id(engine: str) -> None:
     _org, _ctx, api = owner_api()
     customer = create_customer(api)["id"]
-    sub = create_subscription(api, customer, start="2027-01-01", lines=[
-        sub_line("30.00"), sub_line("0.10", "Appels API", pricing="unit", metric="api_calls")])  # fmt: skip
+    metered = sub_line("0.10", "Appels API", pricing="unit", metric="api_calls")
+    sub = create_subscription(api, customer, start="2027-01-01",
+                              lines=[sub_line("30.00"), metered])  # fmt: skip
     path = f"/subscriptions/{sub['id']}/usage"
     body = {"client_id": "evt-1", "quantity": "12.5", "occurred_on": "2027-01-03",
             "metric": "api_calls"}  # fmt: skip
