@@ -973,16 +973,23 @@ def _issue_sql() -> _IssueSql:
 def _load_for_issue(
     cursor: Any, conn: Any, sql: _IssueSql, org_id: uuid.UUID, pk: uuid.UUID, *, with_logo: bool
 ) -> Invoice:
-    """The draft (row locked) with its organization and customer, in one statement."""
+    """The draft (row locked) with its organization and customer, in one statement.
+
+    On PostgreSQL, a statement that waited for the row lock re-reads the locked invoice
+    but re-checks the join against the customer row it first read: if a concurrent edit
+    changed the draft's customer, the row drops out. Running it again (new snapshot)
+    tells that case from a missing invoice."""
     org_cols = sql.organization_logo if with_logo else sql.organization
-    cursor.execute(
-        sql.load_logo if with_logo else sql.load,
-        [
-            rawsql.prep(Invoice, "id", pk, conn),
-            rawsql.prep(Invoice, "organization_id", org_id, conn),
-        ],
-    )
+    params = [
+        rawsql.prep(Invoice, "id", pk, conn),
+        rawsql.prep(Invoice, "organization_id", org_id, conn),
+    ]
+    statement = sql.load_logo if with_logo else sql.load
+    cursor.execute(statement, params)
     row = cursor.fetchone()
+    if row is None and sql.postgresql:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
     if row is None:
         raise NotFound("invoice.not_found", _("No such invoice."))
     n_invoice = len(sql.invoice)
@@ -996,7 +1003,9 @@ def _load_for_issue(
 
 def _load_lines(cursor: Any, conn: Any, sql: _IssueSql, invoice: Invoice) -> list[InvoiceLine]:
     """The lines in order, with the product code and the deducted deposit's number and date
-    each of them refers to."""
+    each of them refers to. A statement of its own, after the invoice row is locked: joined
+    to the locking statement, lines edited by a transaction it waited for would be read as
+    they were before that edit."""
     cursor.execute(sql.lines, [rawsql.prep(InvoiceLine, "invoice_id", invoice.pk, conn)])
     rows = cursor.fetchall()
     n_line, n_product = len(sql.line), len(sql.product)
