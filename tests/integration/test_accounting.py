@@ -371,3 +371,18 @@ def test_year_close_fec_export_and_check(engine: str, tmp_path: Path) -> None:
     draft = invoicing.create_draft(ctx, customer.id, mixed_lines())
     with pytest.raises(BusinessError):
         invoicing.issue_invoice(ctx, draft.id, issue_date=dt.date(year, 12, 31), render=False)
+
+
+def test_demo_books_bank_lines_post_to_their_bank_account(engine: str) -> None:
+    from facturo.demo import load_demo
+
+    org, _created = load_demo()
+    # The demo's statement: customer payments matched from it and a bank fee booked by a
+    # rule go to the bank account's own journal and ledger account (BQ1 / 5121).
+    bank_entries = Entry.objects.filter(organization=org, journal_code="BQ1")
+    assert bank_entries.filter(source_kind="payment").exists()
+    assert bank_entries.filter(source_kind="bank_fee").exists()
+    assert EntryLine.objects.filter(entry__in=bank_entries, account="5121").exists()
+    tb = selectors.trial_balance(org.id)
+    assert sum(r.debit for r in tb) == sum(r.credit for r in tb) > 0
+    assert verify_ledger(org) == []

@@ -35,6 +35,7 @@ from facturo.core.ledger import (
     check_account_number,
     reverse_entry,
 )
+from facturo.core.ledger import Journal as CoreJournal
 from facturo.core.ledger_postings import (
     BankAccount,
     CreditedInvoice,
@@ -306,27 +307,37 @@ def on_payment_recorded(event: pay_events.PaymentRecorded) -> None:
         )
         return
     ref = _payment_ref(payment)
+    bank = _bank_of_payment(books, payment)
     entry = payment_entry(
         reference=ref,
         received_on=payment.received_on,
         amount=payment.amount,
         customer=_payment_customer(payment),
-        bank=books.bank,
+        bank=bank,
         settings=books.settings,
         currency=payment.currency,
     )
-    post(state, books, entry, source_id=str(payment.pk), posted_by=SYSTEM)
+    post(
+        state, books, entry, source_id=str(payment.pk), posted_by=SYSTEM, bank_account=bank.account
+    )
     if payment.fees:
         fee = bank_fee_entry(
             reference=ref,
             on=payment.received_on,
             amount=payment.fees,
             label=f"Frais {payment.get_method_display()}",
-            bank=books.bank,
+            bank=bank,
             settings=books.settings,
             currency=payment.currency,
         )
-        post(state, books, fee, source_id=str(payment.pk), posted_by=SYSTEM)
+        post(
+            state,
+            books,
+            fee,
+            source_id=str(payment.pk),
+            posted_by=SYSTEM,
+            bank_account=bank.account,
+        )
 
 
 def _allocation_date(state: m.LedgerState, payment: Payment, led: m.InvoiceLedger) -> dt.date:
@@ -428,7 +439,7 @@ def on_payment_refunded(event: pay_events.PaymentRefunded) -> None:
         on=refund.refunded_on,
         customer=_payment_customer(refund.payment),
         amount=refund.amount,
-        bank=books.bank,
+        bank=_bank_of_payment(books, refund.payment),
         settings=books.settings,
         currency=books.currency,
     )
@@ -451,7 +462,7 @@ def on_payment_returned(event: pay_events.PaymentReturned) -> None:
         on=max(local_today(), payment.received_on),
         customer=_payment_customer(payment),
         amount=payment.amount,
-        bank=books.bank,
+        bank=_bank_of_payment(books, payment),
         settings=books.settings,
         currency=books.currency,
     )
@@ -517,9 +528,39 @@ def stored_entry(row: m.Entry) -> JournalEntry:
     )
 
 
-def _bank(books: Books, bank_account_id: uuid.UUID | None) -> BankAccount:
-    if bank_account_id and bank_account_id in books.bank_accounts:
-        return books.bank_accounts[bank_account_id]
+def _bank_of_line(books: Books, bank_line_id: Any) -> tuple[BankAccount, dt.date | None]:
+    """The journal and ledger account of the bank account a statement line belongs to
+    (banking's ``journal_code``/``ledger_account``, e.g. BQ1/5121), and the line's date;
+    the default bank journal when unknown or not usable."""
+    from facturo.banking.models import BankLine
+
+    line = (
+        BankLine.objects.filter(pk=bank_line_id)
+        .select_related("account")
+        .only("booking_date", "account__journal_code", "account__ledger_account", "account__name")
+        .first()
+    )
+    if line is None:
+        return books.bank, None
+    account = line.account
+    try:
+        bank = BankAccount(
+            check_account_number(account.ledger_account),
+            CoreJournal(account.journal_code.upper(), f"Banque {account.name}"[:100]),
+        )
+    except BusinessError:
+        return books.bank, line.booking_date
+    return bank, line.booking_date
+
+
+def _bank_of_payment(books: Books, payment: Payment) -> BankAccount:
+    """A payment confirmed from a bank statement line goes to that bank account's journal."""
+    if payment.provider == "bank" and payment.provider_reference:
+        try:
+            line_id = uuid.UUID(payment.provider_reference.split("/", 1)[0])
+        except ValueError:
+            return books.bank
+        return _bank_of_line(books, line_id)[0]
     return books.bank
 
 
@@ -559,9 +600,10 @@ def on_bank_fee(event: bank_events.BankFeeRecorded) -> None:
     source = str(event.bank_line_id)
     if event.currency != books.currency:
         return
-    on = local_today()
+    bank, booked = _bank_of_line(books, event.bank_line_id)
+    on = booked or local_today()
     if event.reversed:
-        _reverse_source(state, books, "bank_fee", source, on)
+        _reverse_source(state, books, "bank_fee", source, local_today())
         return
     settings = books.settings
     if event.account:
@@ -570,11 +612,11 @@ def on_bank_fee(event: bank_events.BankFeeRecorded) -> None:
         reference=f"BANK-{event.bank_line_id.hex[-8:].upper()}",
         on=on,
         amount=event.amount,
-        bank=_bank(books, getattr(event, "bank_account_id", None)),
+        bank=bank,
         settings=settings,
         currency=books.currency,
     )
-    post(state, books, entry, source_id=source, posted_by=SYSTEM)
+    post(state, books, entry, source_id=source, posted_by=SYSTEM, bank_account=bank.account)
 
 
 def on_expense(event: bank_events.ExpenseRecorded) -> None:
@@ -583,12 +625,12 @@ def on_expense(event: bank_events.ExpenseRecorded) -> None:
     source = str(event.bank_line_id)
     if event.currency != books.currency:
         return
-    on = event.booking_date or local_today()
+    bank, booked = _bank_of_line(books, event.bank_line_id)
+    on = event.booking_date or booked or local_today()
     if event.reversed:
-        _reverse_source(state, books, "expense", source, on)
+        _reverse_source(state, books, "expense", source, local_today())
         return
     account = check_account_number(event.account, field_name="account")
-    bank = _bank(books, getattr(event, "bank_account_id", None))
     label = (event.label or "Dépense")[:200]
     entry = JournalEntry(
         journal=bank.journal,
@@ -603,7 +645,7 @@ def on_expense(event: bank_events.ExpenseRecorded) -> None:
         currency=books.currency,
         source=SourceRef("expense", source),
     )
-    post(state, books, entry, source_id=source, posted_by=SYSTEM)
+    post(state, books, entry, source_id=source, posted_by=SYSTEM, bank_account=bank.account)
 
 
 def subscribe_all() -> None:

@@ -48,6 +48,7 @@ class Books:
     misc: CoreJournal
     bank_accounts: dict[uuid.UUID, BankAccount] = field(default_factory=dict)
     known_accounts: set[str] = field(default_factory=set)
+    known_journals: set[str] = field(default_factory=set)
 
 
 _cache: dict[tuple[str, uuid.UUID], tuple[int, Books]] = {}
@@ -110,6 +111,7 @@ def _load_books(org_id: uuid.UUID) -> Books:
         ),
         misc=_journal(misc) if misc else CoreJournal("OD", "Opérations diverses"),
         known_accounts=set(settings.labels),
+        known_journals={j.code for j in journals},
     )
     for j in journals:
         if j.kind == m.JournalKind.BANK and j.bank_account_id:
@@ -258,6 +260,7 @@ def post(
     invoice_id: uuid.UUID | None = None,
     reverses: m.Entry | None = None,
     posted_by: str = "",
+    bank_account: str = "",
 ) -> m.Entry:
     """Store ``entry`` (already checked by ``core.ledger``) as the next entry of the
     organization's books. ``state`` must have been locked by ``lock_state`` in the current
@@ -315,6 +318,14 @@ def post(
     # The insert trigger checked that the entry continues the chain and moved its head.
     state.last_number = number
     state.last_hash = row.hash
+    if entry.journal.code not in books.known_journals:  # e.g. a bank account's journal
+        code, label = entry.journal.code, entry.journal.label
+        m.Journal.objects.get_or_create(
+            organization_id=org_id,
+            code=code,
+            defaults={"label": label, "kind": m.JournalKind.BANK, "account": bank_account},
+        )
+        on_commit(lambda: books.known_journals.add(code))
     missing = {line.account for line in entry.lines} - books.known_accounts
     if missing:
         m.Account.objects.bulk_create(
