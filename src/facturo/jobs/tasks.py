@@ -73,7 +73,6 @@ def _payment_link(invoice: Any) -> str:
 dunning_services.set_link_builder(_payment_link)
 
 
-
 @db_periodic_task(crontab(minute="*/15"))
 def send_payment_links() -> None:
     """Every 15 minutes: e-mail the card links of auto-pay invoices (once per invoice)."""
@@ -85,5 +84,6 @@ def expire_stale_checkouts() -> None:
     """Twice an hour: expire hosted payment pages that ask for another amount than is owed
     (retries what a provider outage left open)."""
     online.expire_stale_checkouts()
+
 
 notifications.set_delivery_trigger(deliver_outbox)
