@@ -172,7 +172,22 @@ def ensure_books(org_id: uuid.UUID) -> None:
 
 
 def lock_state(org_id: uuid.UUID) -> m.LedgerState:
-    """Lock and return the organization's ledger state (creating the books the first time)."""
+    """Lock and return the organization's ledger state (creating the books the first time).
+
+    Lock order: the audit chain head first (on PostgreSQL), then the ledger state. Every
+    business write records an audit event, some before publishing their event (payments)
+    and some after (issuing): taking the audit head here too keeps one order everywhere,
+    so two such transactions never wait for each other."""
+    from django.db import connections
+
+    from facturo.audit.models import AuditChainHead
+
+    if connections[current_alias()].vendor == "postgresql":
+        list(
+            AuditChainHead.objects.select_for_update()
+            .filter(organization_id=org_id)
+            .values_list("pk", flat=True)
+        )
     state = m.LedgerState.objects.select_for_update().filter(organization_id=org_id).first()
     if state is None:
         ensure_books(org_id)
