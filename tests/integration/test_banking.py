@@ -424,3 +424,26 @@ def test_reconciliation_report_balances_and_discrepancies(setup) -> None:  # typ
     )
     assert april_report.opening_balance == Decimal("1075.00")
     assert any("closing balance stated" in d for d in april_report.discrepancies)
+
+
+def test_a_return_already_recorded_from_the_return_file_is_only_linked(engine: str) -> None:
+    from facturo.payments import sepa
+    from facturo.payments.models import DebitItem
+    from tests.integration.test_sepa import mandate, setup
+
+    ctx, customer = setup()
+    banking.create_account(ctx, name="Compte", iban=IBAN)
+    mandate(ctx, customer)
+    invoice = issued(ctx, customer, "45.00")
+    batch = sepa.create_batch(ctx, collection_date=dt.date(2027, 1, 15)).batch
+    assert batch is not None
+    item = DebitItem.objects.get(batch=batch)
+    sepa.record_return(ctx, item.payment_id, reason_code="AM04", returned_on=dt.date(2027, 1, 19))
+    reason = Payment.objects.get(pk=item.payment_id).return_reason
+    back = camt(entry("-45.00", "RETOUR PRLV", e2e=item.end_to_end_id, ref="S9",
+                      day="2027-01-20", reason="AM04"))  # fmt: skip
+    assert banking.import_statement(ctx, back, "retour.xml").matched == 1
+    match = BankMatch.objects.get(kind="return")
+    assert match.invoice_ids == [str(invoice.pk)]
+    assert Payment.objects.get(pk=item.payment_id).return_reason == reason  # not twice
+    assert status(invoice) == Status.ISSUED

@@ -1053,7 +1053,16 @@ def _sepa(ctx: Ctx, line: BankLine, run: MatchRun) -> bool:
             _record_settlement(ctx, line, item, automatic=True)
         run.confirmed += 1
         return True
-    if not line.is_credit and -line.amount == item.amount and payment.status != "returned":
+    already = MatchPayment.objects.filter(
+        payment=payment, match__kind=MatchKind.RETURN, match__undone_at__isnull=True
+    ).exists()
+    if not line.is_credit and -line.amount == item.amount and not already:
+        if payment.status == PaymentStatus.RETURNED:
+            # Recorded from the bank's return file (pain.002 / camt.054) already: the
+            # statement line only confirms it.
+            record_return(ctx, line.pk, payment.pk, line.return_reason, automatic=True)
+            run.confirmed += 1
+            return True
         suggestion = {
             "kind": MatchKind.RETURN,
             "payment_id": str(payment.pk),
@@ -1607,12 +1616,24 @@ def record_return(
                 line=str(-line.amount),
                 payment=str(payment.amount),
             )
+        if MatchPayment.objects.filter(
+            payment=payment, match__kind=MatchKind.RETURN, match__undone_at__isnull=True
+        ).exists():
+            raise ConflictError(
+                "bank.return_reconciled",
+                _("This return is already reconciled with another bank line."),
+                "payment_id",
+            )
         invoice_ids = list(
-            payment.allocations.filter(reversed_at__isnull=True).values_list(
+            {a.invoice_id for a in payment.allocations.all()}
+            if payment.status == PaymentStatus.RETURNED
+            else payment.allocations.filter(reversed_at__isnull=True).values_list(
                 "invoice_id", flat=True
             )
         )
-        if payment.method == Method.SEPA_DEBIT:
+        if payment.status == PaymentStatus.RETURNED:
+            pass  # already returned (the bank's return file): the line only confirms it
+        elif payment.method == Method.SEPA_DEBIT:
             sepa.record_return(
                 ctx,
                 payment.pk,
