@@ -89,6 +89,8 @@ def test_payments_on_a_phone(
     page.set_input_files("#id_returns-file", str(status_file))
     page.click("[data-testid=import-returns]")
     expect(page.locator("[data-testid=returns-report]")).to_contain_text("AM04")
+    expect(page.locator("[data-testid=returns-report]")).to_contain_text("Provision insuffisante")
+    expect(page.locator(".field-error")).to_have_count(0)  # the batch form is left alone
     assert Invoice.objects.get(pk=invoice.pk).status == Status.ISSUED
     no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "payments-phone-returns.png"), full_page=True)

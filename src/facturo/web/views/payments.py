@@ -220,13 +220,14 @@ def mandate_detail(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpRespons
 @member_view(post=Perm.EDIT_INVOICES)
 def batch_list(request: HttpRequest, ctx: Ctx) -> HttpResponse:
     config = notify.settings_of(ctx.organization)
-    form = BatchForm(request.POST or None, prefix="batch",
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    form = BatchForm(request.POST if action == "batch" else None, prefix="batch",
                      initial={"collection_date": ctx.today(),
                               "version": config.pain_version})  # fmt: skip
     upload = ReturnsUploadForm(prefix="returns")
     report: list[Any] = []
     skipped: list[Any] = []
-    if request.method == "POST" and request.POST.get("action") == "returns":
+    if action == "returns":
         upload = ReturnsUploadForm(request.POST, request.FILES, prefix="returns")
         if upload.is_valid():
             f = upload.cleaned_data["file"]
@@ -237,7 +238,7 @@ def batch_list(request: HttpRequest, ctx: Ctx) -> HttpResponse:
             else:
                 done = sum(1 for r in report if r.outcome == "returned")
                 messages.success(request, _("%(n)s debit(s) returned.") % {"n": done})
-    elif request.method == "POST" and form.is_valid():
+    elif action == "batch" and form.is_valid():
         try:
             result = sepa.create_batch(ctx, collection_date=form.cleaned_data["collection_date"],
                                        version=form.cleaned_data["version"])  # fmt: skip
