@@ -248,6 +248,16 @@ def batch_list(request: HttpRequest, ctx: Ctx) -> HttpResponse:
             skipped = result.skipped
             if result.batch is not None:
                 messages.success(request, _("Batch created."))
+                notice = (result.batch.collection_date - ctx.today()).days
+                if notice < config.prenotification_days:
+                    messages.warning(
+                        request,
+                        _(
+                            "The debtors are notified %(days)s day(s) before the collection, fewer "
+                            "than the %(wanted)s days of your settings: their e-mails go out now."
+                        )
+                        % {"days": max(notice, 0), "wanted": config.prenotification_days},
+                    )
                 if not skipped:
                     return redirect("web:batch_detail", pk=result.batch.pk)
             else:
