@@ -267,3 +267,27 @@ def test_batch_reads_do_not_grow_with_the_number_of_debits(engine: str) -> None:
     (two, mandates_two), (six, mandates_six) = queries_for(2), queries_for(6)
     print(f"create_batch queries: 2 debits {two}, 6 debits {six}, {(six - two) / 4} per debit")
     assert mandates_two == mandates_six  # one read of the mandates, whatever their number
+
+
+def test_billing_run_of_an_auto_pay_subscription_is_collected_by_sepa(engine: str) -> None:
+    """The whole path: subscription set to auto-pay by SEPA → billing run issues the invoice
+    → queued → the next batch collects it (the event comes from the real billing run)."""
+    import time_machine
+
+    from facturo.subscriptions import billing
+    from facturo.subscriptions import services as subs
+
+    ctx, (customer,) = setup()
+    day = dt.date(2027, 3, 10)
+    with time_machine.travel(dt.datetime(2027, 3, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        line = [{"description": "Maintenance", "unit_price": "30.00", "vat_rate": "20"}]
+        subs.create_subscription(ctx, customer.id, start_date="2027-03-01", lines=line,
+                                 auto_pay="sepa")  # fmt: skip
+        run = billing.start_run(day, ctx.organization.id)
+        billing.run_billing(day, ctx.organization.id, run=run)
+    request = AutoPayRequest.objects.get()
+    assert request.state == "queued"
+    batch = sepa.create_batch(ctx, collection_date=day + dt.timedelta(days=2)).batch
+    assert batch is not None
+    assert AutoPayRequest.objects.get().state == "collected"
+    assert Invoice.objects.get(pk=request.invoice_id).status == Status.PAID
