@@ -30,24 +30,36 @@ def issued(ctx, customer, price: str) -> Invoice:
     return invoicing.issue_invoice(ctx, draft.id, render=False)
 
 
-def locked_tables(queries: list[dict[str, str]]) -> list[str]:
-    """The tables locked by each SELECT … FOR UPDATE, in order."""
-    tables = []
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+def locks(queries: list[dict[str, str]]) -> list[tuple[str, set[str]]]:
+    """Each SELECT … FOR UPDATE on invoices or payments, in order, with the ids it names."""
+    found = []
     for q in queries:
         sql = q["sql"]
         if "FOR UPDATE" in sql:
             match = re.search(r'FROM "(\w+)"', sql)
             if match and match.group(1) in ("invoicing_invoice", "payments_payment"):
-                tables.append(match.group(1))
-    return tables
+                ids = {u.replace("-", "") for u in UUID.findall(sql)}
+                found.append((match.group(1), ids))
+    return found
 
 
-def assert_invoices_first(tables: list[str]) -> None:
+def assert_invoices_first(taken: list[tuple[str, set[str]]]) -> None:
+    """Invoices are locked before any payment; after a payment lock, only invoices already
+    held may be named again (a row lock already held never waits)."""
+    tables = [t for t, _ids in taken]
     assert "invoicing_invoice" in tables, tables
     assert "payments_payment" in tables, tables
-    last_invoice = max(i for i, t in enumerate(tables) if t == "invoicing_invoice")
     first_payment = tables.index("payments_payment")
-    assert last_invoice < first_payment, f"a payment was locked before an invoice: {tables}"
+    held: set[str] = set()
+    for table, ids in taken[:first_payment]:
+        if table == "invoicing_invoice":
+            held |= ids
+    for table, ids in taken[first_payment:]:
+        if table == "invoicing_invoice":
+            assert ids <= held, f"an invoice was first locked after a payment: {tables}"
 
 
 def test_every_operation_locks_invoices_before_payments(engine: str) -> None:
@@ -67,16 +79,16 @@ def test_every_operation_locks_invoices_before_payments(engine: str) -> None:
     connection = connections[current_alias()]
     with CaptureQueriesContext(connection) as auto:
         payments.allocate(ctx, later.id)
-    assert_invoices_first(locked_tables(auto.captured_queries))
+    assert_invoices_first(locks(auto.captured_queries))
     with CaptureQueriesContext(connection) as explicit:
         payments.allocate(ctx, credit.id, [(b.id, "10.00")])
-    assert_invoices_first(locked_tables(explicit.captured_queries))
+    assert_invoices_first(locks(explicit.captured_queries))
     with CaptureQueriesContext(connection) as applied:
         payments.apply_credit(ctx, a.id)
-    assert_invoices_first(locked_tables(applied.captured_queries))
+    assert_invoices_first(locks(applied.captured_queries))
     with CaptureQueriesContext(connection) as returned:
         payments.return_payment(ctx, later.id, reason="cheque bounced")
-    assert_invoices_first(locked_tables(returned.captured_queries))
+    assert_invoices_first(locks(returned.captured_queries))
     assert payments.amount_due(Invoice.objects.get(pk=a.pk)) == Decimal("80.00")
 
 

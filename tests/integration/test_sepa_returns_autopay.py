@@ -156,7 +156,7 @@ def test_pain_002_rejection_reopens_the_invoice_with_the_reason(engine: str) -> 
     outcomes = {r.end_to_end_id: r.outcome for r in report}
     assert outcomes == {item_a.end_to_end_id: "returned", "NOT-OURS-1": "unknown"}
     returned = next(r for r in report if r.outcome == "returned")
-    assert returned.reason == "Insufficient funds"
+    assert returned.reason == "Provision insuffisante"  # in the active language (fr)
     assert returned.invoices == (ia.number,)
     assert Invoice.objects.get(pk=ia.pk).status == Status.ISSUED
     assert payments.amount_due(Invoice.objects.get(pk=ia.pk)) == Decimal("100.00")

@@ -284,10 +284,18 @@ def _allocate_one(
     return row
 
 
+# The order invoices are locked in, everywhere (accounting's handlers use the same one):
+# two transactions locking overlapping sets of invoices take them in the same order.
+INVOICE_LOCK_ORDER = ("due_date", "issue_date", "series_position", "number", "pk")
+
+
 def _lock_invoices(ids: Iterable[Any]) -> dict[Any, Invoice]:
-    """Lock invoices in primary-key order. Lock order everywhere in payments: invoices (by
-    id) first, then payments (by id) — two operations never wait on each other in a cycle."""
-    rows = Invoice.objects.select_for_update().filter(pk__in=list(ids)).order_by("pk")
+    """Lock invoices in :data:`INVOICE_LOCK_ORDER`. Lock order everywhere in payments:
+    invoices first, then payments (by id) — two operations never wait on each other in a
+    cycle."""
+    rows = (
+        Invoice.objects.select_for_update().filter(pk__in=list(ids)).order_by(*INVOICE_LOCK_ORDER)
+    )
     return {row.pk: row for row in rows}
 
 
