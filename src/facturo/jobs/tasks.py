@@ -7,7 +7,6 @@ instead of at the next periodic flush.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.conf import settings
@@ -66,8 +65,7 @@ def daily_dunning_run() -> None:
 
 def _payment_link(invoice: Any) -> str:
     # The portal lives above dunning: reminders get the customer's link through this hook.
-    base = getattr(settings, "FACTURO_BASE_URL", "") or os.environ.get("FACTURO_BASE_URL", "")
-    return links.invoice_link(invoice, base_url=base)
+    return links.invoice_link(invoice, base_url=settings.FACTURO_BASE_URL)
 
 
 dunning_services.set_link_builder(_payment_link)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -274,7 +274,7 @@ def _expire_quietly(invoice_id: Any) -> None:
 
 
 def base_url() -> str:
-    return os.environ.get("FACTURO_BASE_URL", "http://localhost:8000").rstrip("/")
+    return str(settings.FACTURO_BASE_URL)
 
 
 def send_payment_links(organization_id: Any = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +66,7 @@ def end_date(sub: Subscription) -> tuple[dt.date, int | None] | None:
 
 
 def _url(sub: Subscription) -> str:
-    base = getattr(settings, "FACTURO_BASE_URL", "") or os.environ.get("FACTURO_BASE_URL", "")
-    return f"{base.rstrip('/')}/subscriptions/{sub.pk}/"
+    return f"{settings.FACTURO_BASE_URL}/subscriptions/{sub.pk}/"
 
 
 def _send(

@@ -31,6 +31,9 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("FACTURO_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("FACTURO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+# Where users and customers reach this installation: absolute links in e-mails (portal,
+# payment links, reminders, alerts) start with it.
+FACTURO_BASE_URL = os.environ.get("FACTURO_BASE_URL", "http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("FACTURO_CSRF_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
