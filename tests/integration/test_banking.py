@@ -255,6 +255,18 @@ def test_review_queue_split_write_off_and_learning(setup) -> None:  # type: igno
     assert offs[-1].payment_id is not None
     pay = Payment.objects.get(pk=offs[-1].payment_id)
     assert (pay.amount, pay.fees) == (Decimal("100.00"), Decimal("2.50"))
+    # The books see the write-off once: the invoice's customer lines net to zero, the 2.50
+    # sits in 658 (moved out of the 627 fees the payment booked), the bank holds 97.50.
+    from facturo.accounting.models import EntryLine
+
+    def net(**where: object) -> Decimal:
+        rows = EntryLine.objects.filter(organization=ctx.organization, **where)
+        return sum((r.debit - r.credit for r in rows), Decimal(0))
+
+    assert net(account="411", invoice_id=d.pk) == 0
+    assert net(account="658") == Decimal("2.50")
+    assert net(account="627") == 0
+    assert net(account__startswith="512", entry__source_id=str(pay.pk)) == Decimal("97.50")
     with pytest.raises(ConflictError):
         banking.confirm_payment(ctx, lines["97.50"].pk, [(d.pk, "1.00")])
     # Learned: the name confirmed by hand for Garage Dupont suggests its next invoice.

@@ -50,6 +50,7 @@ from facturo.core.ledger_postings import (
     payment_returned_entry,
     refund_entry,
     write_off_entry,
+    write_off_of_fees_entry,
 )
 from facturo.foundation import events
 from facturo.foundation.db import current_alias
@@ -572,14 +573,30 @@ def on_write_off(event: bank_events.WriteOffRecorded) -> None:
     led = invoice_ledger(event.organization_id, event.invoice_id, books)
     if event.currency != books.currency or led is None:
         return
+    settled_by_payment = event.payment_id is not None
     if event.reversed:
-        if _reverse_source(state, books, "write_off", source, local_today()) is not None:
+        reversal = _reverse_source(state, books, "write_off", source, local_today())
+        if reversal is not None and not settled_by_payment:
             led.paid -= event.amount
             led.save(update_fields=["paid"])
         return
     settings = books.settings
     if event.account:
         settings = replace(settings, write_off_loss=check_account_number(event.account))
+    if settled_by_payment:
+        # The payment carries the difference as its fees: its entries already cleared 411
+        # (allocation) and booked the fees to 627; only reclassify them (banking events).
+        reclass = write_off_of_fees_entry(
+            reference=led.number,
+            on=max(local_today(), led.issue_date),
+            amount=event.amount,
+            customer_name=_customer(led).name,
+            settings=settings,
+            currency=books.currency,
+            journal=books.misc,
+        )
+        post(state, books, reclass, source_id=source, invoice_id=led.invoice_id, posted_by=SYSTEM)
+        return
     entry = write_off_entry(
         reference=led.number,
         on=max(local_today(), led.issue_date),

@@ -588,6 +588,34 @@ def write_off_entry(
     )
 
 
+def write_off_of_fees_entry(
+    *,
+    reference: str,
+    on: date,
+    amount: Decimal,
+    customer_name: str = "",
+    settings: LedgerSettings = DEFAULT_SETTINGS,
+    currency: str = "EUR",
+    journal: Journal = MISC_JOURNAL,
+) -> JournalEntry:
+    """A write-off already settled through a payment's fees (bank reconciliation closes the
+    invoice with a payment of the full amount whose fees are the difference): the payment's
+    entries cleared 411 and released the VAT on receipts, so only the charge moves from bank
+    fees to the write-off account: D 658 / C 627."""
+    _positive(amount, currency, "amount")
+    acc = _Amounts(settings, currency)
+    acc.add(settings.write_off_loss, amount)
+    acc.add(settings.bank_fees, -amount)
+    return _entry(
+        acc,
+        journal=journal,
+        on=on,
+        label=_label("Perte sur écart de règlement", reference, customer_name),
+        piece_ref=reference,
+        source=SourceRef("write_off", reference),
+    )
+
+
 def overpayment_kept_entry(
     *,
     reference: str,
