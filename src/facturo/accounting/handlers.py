@@ -72,6 +72,7 @@ from .posting import (
     record_unposted,
     unletter_invoice,
 )
+from .selectors import as_journal_entry
 
 SYSTEM = "system"
 
@@ -502,31 +503,7 @@ def _reverse_source(
 
 def stored_entry(row: m.Entry) -> JournalEntry:
     """A stored entry as a ``core.ledger.JournalEntry`` (lettering included)."""
-    from facturo.core.ledger import Journal
-
-    return JournalEntry(
-        journal=Journal(row.journal_code, row.journal_label),
-        date=row.date,
-        label=row.label,
-        piece_ref=row.piece_ref,
-        piece_date=row.piece_date,
-        currency=row.currency,
-        source=SourceRef(row.source_kind, row.source_id),
-        lines=tuple(
-            EntryLine(
-                account=x.account,
-                account_label=x.account_label,
-                debit=x.debit,
-                credit=x.credit,
-                label=x.label,
-                auxiliary=x.auxiliary,
-                auxiliary_label=x.auxiliary_label,
-                lettering=x.lettering,
-                lettering_date=x.lettering_date,
-            )
-            for x in row.lines.all()
-        ),
-    )
+    return as_journal_entry(row, row.lines.all())
 
 
 def _bank_of_line(books: Books, bank_line_id: Any) -> tuple[BankAccount, dt.date | None]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -242,6 +242,33 @@ def entries_in(org_id: uuid.UUID, start: dt.date | None = None, end: dt.date | N
     return qs.order_by("number")
 
 
+def as_journal_entry(e: m.Entry, lines: Iterable[m.EntryLine]) -> JournalEntry:
+    """A stored entry and its lines as a ``core.ledger.JournalEntry`` (lettering included)."""
+    return JournalEntry(
+        journal=Journal(e.journal_code, e.journal_label),
+        date=e.date,
+        label=e.label,
+        piece_ref=e.piece_ref,
+        piece_date=e.piece_date,
+        currency=e.currency,
+        source=SourceRef(e.source_kind, e.source_id),
+        lines=tuple(
+            EntryLine(
+                account=x.account,
+                account_label=x.account_label,
+                debit=x.debit,
+                credit=x.credit,
+                label=x.label,
+                auxiliary=x.auxiliary,
+                auxiliary_label=x.auxiliary_label,
+                lettering=x.lettering,
+                lettering_date=x.lettering_date,
+            )
+            for x in lines
+        ),
+    )
+
+
 def posted_entries(
     org_id: uuid.UUID, start: dt.date | None = None, end: dt.date | None = None
 ) -> Iterator[PostedEntry]:
@@ -257,30 +284,4 @@ def posted_entries(
         ):
             lines[x.entry_id].append(x)
     for i, e in enumerate(entries, start=1):
-        yield PostedEntry(
-            i,
-            e.validated_on,
-            JournalEntry(
-                journal=Journal(e.journal_code, e.journal_label),
-                date=e.date,
-                label=e.label,
-                piece_ref=e.piece_ref,
-                piece_date=e.piece_date,
-                currency=e.currency,
-                source=SourceRef(e.source_kind, e.source_id),
-                lines=tuple(
-                    EntryLine(
-                        account=x.account,
-                        account_label=x.account_label,
-                        debit=x.debit,
-                        credit=x.credit,
-                        label=x.label,
-                        auxiliary=x.auxiliary,
-                        auxiliary_label=x.auxiliary_label,
-                        lettering=x.lettering,
-                        lettering_date=x.lettering_date,
-                    )
-                    for x in lines[e.id]
-                ),
-            ),
-        )
+        yield PostedEntry(i, e.validated_on, as_journal_entry(e, lines[e.id]))
