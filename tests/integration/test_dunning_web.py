@@ -163,3 +163,16 @@ def test_other_organization_and_read_only(engine: str) -> None:
     assert viewer.post(reverse("web:dunning_home")).status_code == 403
     assert viewer.get(reverse("web:dunning_policy_new")).status_code == 200
     assert viewer.post(reverse("web:dunning_policy_new"), {"name": "x"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_invoice_page_links_to_its_reminders() -> None:
+    _org, ctx = make_org("owner-a@example.com")
+    customer = make_customer(ctx)
+    draft = invoicing.create_draft(ctx, customer.id, lines(1))
+    invoice = invoicing.issue_invoice(ctx, draft.id)
+    page = text(
+        client_for("owner-a@example.com").get(reverse("web:invoice_detail", args=[invoice.pk]))
+    )
+    assert reverse("web:dunning_invoice", args=[invoice.pk]) in page
+    assert "Relances" in page
