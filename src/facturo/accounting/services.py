@@ -24,7 +24,7 @@ from facturo.core.ledger import (
     check_account_number,
     reverse_entry,
 )
-from facturo.core.ledger_chart import CustomerType, LedgerSettings
+from facturo.core.ledger_chart import ACCOUNT_SETTINGS, CustomerType, LedgerSettings
 from facturo.core.ledger_postings import CustomerAccount, document_entry
 from facturo.core.tax import VatCategory
 from facturo.core.text import clean_text
@@ -160,22 +160,7 @@ def save_journal(
     return row
 
 
-NUMBER_FIELDS = (
-    "customers",
-    "customer_deposits",
-    "customer_credits",
-    "services_revenue",
-    "goods_revenue",
-    "ancillary_revenue",
-    "charges_revenue",
-    "vat_collected_root",
-    "vat_pending_root",
-    "deductible_vat",
-    "bank",
-    "bank_fees",
-    "write_off_loss",
-    "write_off_gain",
-)
+NUMBER_FIELDS = ACCOUNT_SETTINGS
 
 
 def save_settings(ctx: Ctx, numbers: Mapping[str, str]) -> m.AccountingSettings:

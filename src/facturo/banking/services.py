@@ -827,14 +827,19 @@ def _suggestion(proposal: MatchProposal, *, reason: str = "", rule: str = "") ->
     }
 
 
-def _learned_customer(ctx: Ctx, line: BankLine) -> Any:
+def _counterparty_keys(line: BankLine) -> list[str]:
+    """How a line's counterparty is remembered: by IBAN first, then by normalised name."""
     keys = []
     if line.counterparty_iban:
         keys.append("iban:" + line.counterparty_iban)
     name = _normalise_name(line.counterparty_name)
     if name:
         keys.append("name:" + name[:135])
-    for key in keys:
+    return keys
+
+
+def _learned_customer(ctx: Ctx, line: BankLine) -> Any:
+    for key in _counterparty_keys(line):
         row = (
             LearnedCounterparty.objects.filter(organization=ctx.organization, key=key)
             .order_by("-times", "-last_used")
@@ -1237,13 +1242,7 @@ def _new_match(
 
 
 def _learn(ctx: Ctx, line: BankLine, customer_id: Any) -> None:
-    keys = []
-    if line.counterparty_iban:
-        keys.append("iban:" + line.counterparty_iban)
-    name = _normalise_name(line.counterparty_name)
-    if name:
-        keys.append("name:" + name[:135])
-    for key in keys:
+    for key in _counterparty_keys(line):
         row, created = LearnedCounterparty.objects.get_or_create(
             organization=ctx.organization, key=key, customer_id=customer_id
         )

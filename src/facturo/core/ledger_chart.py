@@ -170,6 +170,25 @@ class RevenueRule:
         )
 
 
+#: The LedgerSettings fields that hold an account number (checked, editable in the UI).
+ACCOUNT_SETTINGS = (
+    "customers",
+    "customer_deposits",
+    "customer_credits",
+    "services_revenue",
+    "goods_revenue",
+    "ancillary_revenue",
+    "charges_revenue",
+    "vat_collected_root",
+    "vat_pending_root",
+    "deductible_vat",
+    "bank",
+    "bank_fees",
+    "write_off_loss",
+    "write_off_gain",
+)
+
+
 @dataclass(frozen=True)
 class LedgerSettings:
     """Account numbers of an organization; the defaults are the PCG-based chart."""
@@ -202,22 +221,7 @@ class LedgerSettings:
     labels: Mapping[str, str] = field(default_factory=dict)  # overrides of DEFAULT_LABELS
 
     def __post_init__(self) -> None:
-        for name in (
-            "customers",
-            "customer_deposits",
-            "customer_credits",
-            "services_revenue",
-            "goods_revenue",
-            "ancillary_revenue",
-            "charges_revenue",
-            "vat_collected_root",
-            "vat_pending_root",
-            "deductible_vat",
-            "bank",
-            "bank_fees",
-            "write_off_loss",
-            "write_off_gain",
-        ):
+        for name in ACCOUNT_SETTINGS:
             check_account_number(getattr(self, name), field_name=name)
         for suffix in [*self.customer_type_suffixes.values(), *self.vat_rate_digits.values()]:
             if not suffix.isdigit():
