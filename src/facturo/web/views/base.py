@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec
 
@@ -103,6 +103,21 @@ def message_of(err: BusinessError) -> str:
         return template % params
     except (KeyError, ValueError, TypeError):
         return err.message
+
+
+def place_line_error(err: BusinessError, rows: Sequence[Any], keys: Collection[str]) -> bool:
+    """Put an error about ``lines.N.field`` beside that field of editor row N (rows have an
+    ``errors`` dict; unknown fields go to the description); False if not about a line."""
+    parts = (err.field or "").split(".")
+    if parts[0] != "lines" or len(parts) < 2 or not parts[1].isdigit():
+        return False
+    position = int(parts[1])
+    if not 1 <= position <= len(rows):
+        return False
+    name = parts[2] if len(parts) > 2 else "description"
+    name = "product" if name == "product_id" else name
+    rows[position - 1].errors[name if name in keys else "description"] = message_of(err)
+    return True
 
 
 def attach_error(

@@ -40,6 +40,7 @@ from facturo.organizations.context import Ctx, Perm
 from facturo.organizations.models import DocumentKind, VatRegime
 from facturo.web.forms import CreditNoteForm, InvoiceHeaderForm, SendForm
 
+from . import base
 from .base import Amount, attach_error, member_view, message_of, page, paginate, percent, plain
 
 LINE_KEYS = (
@@ -152,16 +153,7 @@ def service_lines(rows: list[LineRow]) -> tuple[list[dict[str, Any]], list[LineR
 
 def place_line_error(err: BusinessError, used: list[LineRow]) -> bool:
     """Put an error about ``lines.N.field`` beside that field of row N; False if not a line."""
-    parts = (err.field or "").split(".")
-    if parts[0] != "lines" or len(parts) < 2 or not parts[1].isdigit():
-        return False
-    position = int(parts[1])
-    if not 1 <= position <= len(used):
-        return False
-    name = parts[2] if len(parts) > 2 else "description"
-    name = "product" if name == "product_id" else name
-    used[position - 1].errors[name if name in LINE_KEYS else "description"] = message_of(err)
-    return True
+    return base.place_line_error(err, used, LINE_KEYS)
 
 
 # --- live totals ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from facturo.subscriptions.models import (
     SubscriptionStatus,
 )
 
-from .base import Amount, member_view, message_of, page, paginate, plain
+from .base import Amount, member_view, message_of, page, paginate, place_line_error, plain
 
 CHART_HEIGHT = 120  # SVG units of the tallest bar
 
@@ -565,16 +565,7 @@ def _service_lines(rows: list[Row]) -> tuple[list[dict[str, Any]], list[Row]]:
 
 
 def _place_line_error(err: BusinessError, used: list[Row]) -> bool:
-    parts = (err.field or "").split(".")
-    if parts[0] != "lines" or len(parts) < 2 or not parts[1].isdigit():
-        return False
-    position = int(parts[1])
-    if not 1 <= position <= len(used):
-        return False
-    name = parts[2] if len(parts) > 2 else "description"
-    name = "product" if name == "product_id" else name
-    used[position - 1].errors[name if name in ROW_KEYS else "description"] = message_of(err)
-    return True
+    return place_line_error(err, used, ROW_KEYS)
 
 
 def _line_context(ctx: Ctx, rows: list[Row]) -> dict[str, Any]:
