@@ -144,7 +144,7 @@ def test_paid_after_queueing_is_cancelled_right_before_sending(engine: str, sett
     # (a payment receipt may go out; the reminder must not)
     assert not [m for m in mail.outbox if m.subject.startswith("Relance 7")]
     row = OutboxEmail.objects.get(idempotency_key__startswith="dunning:")
-    assert row.status == OutboxStatus.FAILED
+    assert row.status == OutboxStatus.CANCELLED
     assert row.last_error.startswith("cancelled:")
     message = ReminderMessage.objects.get(outbox_email_id=row.id)
     assert message.status == MessageStatus.CANCELLED

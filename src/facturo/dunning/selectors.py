@@ -71,8 +71,6 @@ def delivery_status(msg: ReminderMessage) -> str:
     email = OutboxEmail.objects.filter(pk=msg.outbox_email_id).first()
     if email is None:
         return "queued"
-    if email.status == "failed" and email.last_error.startswith("cancelled:"):
-        return "cancelled"
     return str(email.status).replace("pending", "queued")
 
 

@@ -250,10 +250,11 @@ def _claim(now: dt.datetime) -> tuple[OutboxEmail, uuid.UUID] | None:
                 return None
             reason = _veto(row)
             if reason is not None:
-                # Not wanted any more: never sent. The status set has no "cancelled" value,
-                # so it ends as failed with the reason (and its own audit action).
+                # Not wanted any more (a registered send check said why): never sent.
                 OutboxEmail.objects.filter(pk=row.pk).update(
-                    status=OutboxStatus.FAILED, claim_token=None, last_error=f"cancelled: {reason}"
+                    status=OutboxStatus.CANCELLED,
+                    claim_token=None,
+                    last_error=f"cancelled: {reason}",
                 )
                 audit.record(
                     row.organization_id,
