@@ -6,6 +6,9 @@ full issuing pipeline: number, snapshot, Factur-X XML, PDF/A-3 with the XML embe
 SEPA QR code, stored in the database, audit record — one transaction per invoice, through
 ``invoicing.services.issue_invoice`` (what the UI, the API and the billing run call), with
 every installed app's event handlers (payments, accounting posting …) unless ``--without``.
+``--batch N`` issues the drafts N at a time through ``invoicing.services.issue_invoices``
+(one transaction, one series lock per batch: what "issue the selected drafts" and the
+billing run do, ADR 16); the timing columns are then per transaction.
 
 Besides wall time (``invoices/s``, what the issue's targets are about) the table gives the
 CPU time per invoice of this process and, on a local PostgreSQL, of its server backend: on a
@@ -14,7 +17,7 @@ machine shared with other work, wall time moves with the load, CPU time much les
 (on PostgreSQL, where client and server overlap only through round trips, a lower bound).
 
     uv run python bench/issue.py [--n 1000] [--engines sqlite,postgresql] [--documents yes,no]
-                                 [--without accounting]
+                                 [--without accounting] [--batch 1,50]
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ def _backend_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_case(engine: str, documents: bool, n: int, without: list[str]) -> dict[str, object]:
+def run_case(
+    engine: str, documents: bool, n: int, without: list[str], batch: int = 1
+) -> dict[str, object]:
     import resource
 
     import django
@@ -98,9 +103,12 @@ def run_case(engine: str, documents: bool, n: int, without: list[str]) -> dict[s
     load_before = os.getloadavg()[0]
     server_before = _backend_cpu_seconds()
     started, cpu_started = time.perf_counter(), time.process_time()
-    for draft_id in drafts:
+    for start in range(0, n, batch):
         t0 = time.perf_counter()
-        invoicing.issue_invoice(ctx, draft_id, render=documents)
+        if batch == 1:
+            invoicing.issue_invoice(ctx, drafts[start], render=documents)
+        else:
+            invoicing.issue_invoices(ctx, drafts[start : start + batch], render=documents)
         timings.append(time.perf_counter() - t0)
     wall = time.perf_counter() - started
     client_cpu = time.process_time() - cpu_started
@@ -116,6 +124,7 @@ def run_case(engine: str, documents: bool, n: int, without: list[str]) -> dict[s
         "documents": documents,
         "without": without,
         "n": n,
+        "batch": batch,
         "client_cpu_ms": client_cpu / n * 1000,
         "server_cpu_ms": server_cpu / n * 1000 if server_cpu is not None else None,
         "load": (load_before + os.getloadavg()[0]) / 2,
@@ -126,7 +135,9 @@ def run_case(engine: str, documents: bool, n: int, without: list[str]) -> dict[s
     }
 
 
-def spawn(engine: str, documents: bool, n: int, without: list[str]) -> dict[str, object]:
+def spawn(
+    engine: str, documents: bool, n: int, without: list[str], batch: int
+) -> dict[str, object]:
     env = dict(os.environ)
     data_dir = tempfile.mkdtemp(prefix="facturo-bench-")
     env["FACTURO_DATA_DIR"] = data_dir
@@ -150,6 +161,8 @@ def spawn(engine: str, documents: bool, n: int, without: list[str]) -> dict[str,
             str(n),
             "--without",
             ",".join(without),
+            "--batch",
+            str(batch),
         ],
         env=env,
         check=True,
@@ -165,26 +178,33 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--documents", default="yes,no", help="yes, no or yes,no")
     parser.add_argument("--without", default="", help="apps whose event handlers to drop")
+    parser.add_argument("--batch", default="1", help="invoices per transaction, e.g. 1,50")
     parser.add_argument("--case")
     args = parser.parse_args()
     without = [a for a in args.without.split(",") if a]
     if args.case:
-        print(json.dumps(run_case(args.case, args.documents == "yes", args.n, without)))
+        batch = int(args.batch)
+        print(json.dumps(run_case(args.case, args.documents == "yes", args.n, without, batch)))
         return
     rows = []
     for engine in args.engines.split(","):
         for documents in (d == "yes" for d in args.documents.split(",")):
-            n = args.n if documents else args.n * 2
-            print(f"… {engine}, documents={documents}, n={n}", file=sys.stderr, flush=True)
-            rows.append(spawn(engine, documents, n, without))
+            for batch in (int(b) for b in args.batch.split(",")):
+                n = args.n if documents else args.n * 2
+                print(
+                    f"… {engine}, documents={documents}, n={n}, batch={batch}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rows.append(spawn(engine, documents, n, without, batch))
     handlers = "all apps' event handlers" + (f" but {', '.join(without)}" if without else "")
     print(
         f"\nIssuing 10-line invoices — {platform.node()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, one process, one invoice per transaction, "
-        f"{handlers}\n"
+        f"Python {platform.python_version()}, one process, {handlers}; batch = invoices "
+        "per transaction, median and p95 per transaction\n"
     )
     header = (
-        f"{'engine':<11} {'documents':<10} {'n':>6} {'median ms':>10} {'p95 ms':>8} "
+        f"{'engine':<11} {'documents':<10} {'n':>6} {'batch':>6} {'median ms':>10} {'p95 ms':>8} "
         f"{'invoices/s':>11} {'cpu ms':>7} {'pg cpu ms':>10} {'cpu-bound/s':>12} "
         f"{'peak MB':>8} {'load':>5}"
     )
@@ -195,6 +215,7 @@ def main() -> None:
         cpu = float(r["client_cpu_ms"]) + float(server or 0)  # type: ignore[arg-type]
         print(
             f"{r['engine']:<11} {('yes' if r['documents'] else 'no'):<10} {r['n']:>6} "
+            f"{r['batch']:>6} "
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['per_second']:>11.1f} "
             f"{r['client_cpu_ms']:>7.2f} "
             f"{(f'{server:.2f}' if server is not None else '-'):>10} "

@@ -26,7 +26,7 @@ from typing import Any
 from django.db import connections
 
 from facturo.banking import events as bank_events
-from facturo.core.document import TypeCode, from_dict
+from facturo.core.document import InvoiceDocument, TypeCode, from_dict
 from facturo.core.errors import BusinessError
 from facturo.core.ledger import (
     EntryLine,
@@ -65,6 +65,7 @@ from .posting import (
     books_for,
     check_open,
     customer_code,
+    insert_all,
     letter_invoice,
     local_today,
     lock_state,
@@ -157,12 +158,47 @@ def _pcg(code: str) -> bool:
 
 
 def on_invoice_issued(event: InvoiceIssued) -> None:
-    org_id = event.organization_id
-    state = lock_state(org_id)
+    on_invoices_issued([event])
+
+
+def on_invoices_issued(issued: list[InvoiceIssued]) -> None:
+    """Post the sales entry of each issued document, in order; the ledger is locked and its
+    settings read once for a whole batch (e.g. a billing run's chunk)."""
+    for org_id in dict.fromkeys(e.organization_id for e in issued):
+        state = lock_state(org_id)
+        books = books_for(state)
+        of_org = [e for e in issued if e.organization_id == org_id]
+        # Credit notes read the ledger back (the credited invoice's row): their entries are
+        # written as they go; a batch of invoices has its entries written together.
+        pending: list[Any] | None = (
+            None if any(e.credited_invoice_id for e in of_org) or len(of_org) == 1 else []
+        )
+        for event in of_org:
+            _post_issued(state, books, event, pending)
+        if pending:
+            insert_all(pending)
+
+
+def _issued_of(event: InvoiceIssued) -> tuple[_Issued, InvoiceDocument]:
+    """What the posting needs: from the event when it carries the frozen document (the
+    issuing transaction built it), else read back from the invoice."""
+    doc = event.document
+    if doc is not None and event.line_accounts is not None and event.customer_id is not None:
+        accounts = {
+            i: code for i, code in enumerate(event.line_accounts, start=1) if code and _pcg(code)
+        }
+        issued = _Issued({}, event.customer_id, event.credited_invoice_id, doc.issue_date, accounts)
+        return issued, doc
     inv = _load_issued(event.invoice_id)
+    return inv, from_dict(inv.snapshot)
+
+
+def _post_issued(
+    state: m.LedgerState, books: Books, event: InvoiceIssued, pending: list[Any] | None = None
+) -> None:
+    org_id = event.organization_id
+    inv, doc = _issued_of(event)
     check_open(state, inv.issue_date)
-    books = books_for(state)
-    doc = from_dict(inv.snapshot)
     if doc.currency != books.currency:
         record_unposted(
             org_id,
@@ -194,7 +230,15 @@ def on_invoice_issued(event: InvoiceIssued) -> None:
     )
     tag = inv.credited_invoice_id or event.invoice_id
     if entry is not None:
-        post(state, books, entry, source_id=str(event.invoice_id), invoice_id=tag, posted_by=SYSTEM)
+        post(
+            state,
+            books,
+            entry,
+            source_id=str(event.invoice_id),
+            invoice_id=tag,
+            posted_by=SYSTEM,
+            pending=pending,
+        )
     if doc.type_code != TypeCode.CREDIT_NOTE:
         return  # its InvoiceLedger row is made when first needed (one insert less here)
     if credited_led is not None:
@@ -643,7 +687,7 @@ def on_expense(event: bank_events.ExpenseRecorded) -> None:
 
 
 def subscribe_all() -> None:
-    events.subscribe(InvoiceIssued, on_invoice_issued)
+    events.subscribe(InvoiceIssued, on_invoice_issued, batch=on_invoices_issued)
     events.subscribe(pay_events.PaymentRecorded, on_payment_recorded)
     events.subscribe(pay_events.AllocationChanged, on_allocation_changed)
     events.subscribe(pay_events.InvoicePaymentStatusChanged, on_status_changed)

@@ -276,10 +276,14 @@ def post(
     reverses: m.Entry | None = None,
     posted_by: str = "",
     bank_account: str = "",
+    pending: list[tuple[list[m.EntryLine], m.Entry]] | None = None,
 ) -> m.Entry:
     """Store ``entry`` (already checked by ``core.ledger``) as the next entry of the
     organization's books. ``state`` must have been locked by ``lock_state`` in the current
-    transaction. Lines on the customers' account are tagged with ``invoice_id``."""
+    transaction. Lines on the customers' account are tagged with ``invoice_id``.
+
+    With ``pending``, the rows are appended to it instead, for :func:`insert_all` to write
+    with the batch's other entries (nothing in between may read the entries back)."""
     check_open(state, entry.date)
     if entry.currency != books.currency:
         raise BusinessError(
@@ -329,7 +333,10 @@ def post(
         for i, line in enumerate(entry.lines)
     ]
     row.hash = link_hash(previous, entry_payload(row, lines))
-    _insert(lines, row)
+    if pending is None:
+        insert_all([(lines, row)])
+    else:
+        pending.append((lines, row))
     # The insert trigger checked that the entry continues the chain and moved its head.
     state.last_number = number
     state.last_hash = row.hash
@@ -373,30 +380,44 @@ def _values(obj: Any, model: Any, columns: list[str], connection: Any) -> list[A
     ]
 
 
-def _insert(lines: list[m.EntryLine], row: m.Entry) -> None:
-    """Insert the lines then the entry with plain multi-row INSERTs (the ORM's per-object
-    work costs more than the statements here; with server-side binding PostgreSQL
-    prepares them, one variant per number of lines)."""
+_ROWS = 500  # lines per INSERT: 13 parameters each, under SQLite's 32,766
+
+
+def insert_all(rows: list[tuple[list[m.EntryLine], m.Entry]]) -> None:
+    """Insert the lines then the entries with plain multi-row INSERTs (the ORM's per-object
+    work costs more than the statements here). Entries go one statement each, in order —
+    the insert trigger checks that each continues the chain and moves its head — but in
+    one ``executemany`` (pipelined by psycopg on PostgreSQL)."""
     from django.db import connections
 
+    if not rows:
+        return
     conn = connections[current_alias()]
-    one = "(" + ", ".join(["%s"] * len(_LINE_COLUMNS)) + ")"
     params: list[Any] = []
-    for line in lines:
-        params.extend(_values(line, m.EntryLine, _LINE_COLUMNS, conn))
-    lines_sql = (
-        f"INSERT INTO accounting_entryline ({', '.join(_LINE_COLUMNS)}) VALUES "  # noqa: S608
-        + ", ".join([one] * len(lines))
-    )
+    for lines, _row in rows:
+        for line in lines:
+            params.extend(_values(line, m.EntryLine, _LINE_COLUMNS, conn))
+    width = len(_LINE_COLUMNS)
+    one = "(" + ", ".join(["%s"] * width) + ")"
     entry_sql = (
         f"INSERT INTO accounting_entry ({', '.join(_ENTRY_COLUMNS)}) VALUES ("  # noqa: S608
         + ", ".join(["%s"] * len(_ENTRY_COLUMNS))
         + ")"
     )
-    entry_params = _values(row, m.Entry, _ENTRY_COLUMNS, conn)
     with conn.cursor() as cur:
-        cur.execute(lines_sql, params)
-        cur.execute(entry_sql, entry_params)
+        count = len(params) // width
+        for start in range(0, count, _ROWS):
+            n = min(_ROWS, count - start)
+            cur.execute(
+                f"INSERT INTO accounting_entryline ({', '.join(_LINE_COLUMNS)}) VALUES "  # noqa: S608
+                + ", ".join([one] * n),
+                params[start * width : (start + n) * width],
+            )
+        entries = [_values(row, m.Entry, _ENTRY_COLUMNS, conn) for _lines, row in rows]
+        if len(entries) == 1:
+            cur.execute(entry_sql, entries[0])
+        else:
+            cur.executemany(entry_sql, entries)
 
 
 def record_unposted(

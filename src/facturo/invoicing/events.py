@@ -22,3 +22,6 @@ class InvoiceIssued:
     # The frozen document (what the snapshot column holds), so handlers need not read the
     # snapshot back and parse it; None when published by code that does not have it.
     document: InvoiceDocument | None = field(default=None, compare=False, repr=False)
+    # With the document: each line's own revenue account ("" for none) and the customer.
+    line_accounts: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    customer_id: uuid.UUID | None = field(default=None, compare=False, repr=False)

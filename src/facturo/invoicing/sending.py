@@ -12,6 +12,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +54,6 @@ def send_invoice(
     of the same request: the same ``request_key`` returns the e-mail already written.
     """
     ctx.require(Perm.SEND_INVOICES)
-    request_key = request_key or uuid.uuid4().hex
     with atomic():
         invoice = get_invoice(ctx, invoice_id, for_update=True)
         if invoice.is_draft:
@@ -61,52 +61,92 @@ def send_invoice(
         invoice = Invoice.objects.select_related(
             "organization", "customer", "credited_invoice"
         ).get(pk=invoice.pk)
-        recipients, copies = _recipients(invoice, to, cc)
-        key = _idempotency_key(invoice.id, request_key)
-        existing = OutboxEmail.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            if (existing.to, existing.cc) != (recipients, copies):
+        return send_loaded(ctx, [SendRequest(invoice, to, cc, request_key)])[0]
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One e-mail to write: an issued invoice read (and locked, or issued) in the caller's
+    transaction with its organization and customer, and who gets it (see send_invoice)."""
+
+    invoice: Invoice
+    to: list[str] | None = None
+    cc: list[str] | None = None
+    request_key: str | None = None
+
+
+def send_loaded(ctx: Ctx, requests: list[SendRequest]) -> list[OutboxEmail]:
+    """The e-mails of several issued invoices, each as :func:`send_invoice` writes it, with
+    one query for the e-mails already written, one for the PDFs and one insert."""
+    ctx.require(Perm.SEND_INVOICES)
+    prepared = []
+    for r in requests:
+        recipients, copies = _recipients(r.invoice, r.to, r.cc)
+        key = _idempotency_key(r.invoice.id, r.request_key or uuid.uuid4().hex)
+        prepared.append((r.invoice, recipients, copies, key))
+    existing = {
+        e.idempotency_key: e
+        for e in OutboxEmail.objects.filter(idempotency_key__in=[p[3] for p in prepared])
+    }
+    pdfs = dict(
+        StoredDocument.objects.filter(
+            organization_id=ctx.organization.id,
+            owner_id__in=[p[0].id for p in prepared],
+            content_type=PDF,
+        ).values_list("owner_id", "id")
+    )
+    results: list[OutboxEmail] = []
+    new: list[tuple[Invoice, OutboxEmail]] = []
+    for invoice, recipients, copies, key in prepared:
+        found = existing.get(key)
+        if found is not None:
+            if (found.to, found.cc) != (recipients, copies):
                 raise ConflictError(
                     "invoice.send_key_reused",
                     _("This sending request was already made with other recipients."),
                 )
-            return existing
-        pdf = StoredDocument.objects.filter(
-            organization_id=invoice.organization_id, owner_id=invoice.id, content_type=PDF
-        ).first()
+            results.append(found)
+            continue
+        pdf_id = pdfs.get(invoice.id)
         subject, body = notifications.render_email(
             "credit_note" if invoice.kind == DocumentKind.CREDIT_NOTE else "invoice",
             _language(invoice),
-            _email_context(invoice, has_pdf=pdf is not None),
+            _email_context(invoice, has_pdf=pdf_id is not None),
         )
         org = invoice.organization
-        email, _created = notifications.queue_email(
-            organization_id=org.id,
+        email = OutboxEmail(
             idempotency_key=key,
-            subject_id=invoice.id,
-            from_email=notifications.sender_address(org),
-            to=recipients,
-            cc=copies,
-            reply_to=[org.email] if org.email else [],
-            subject=subject,
-            body=body,
-            attachment_ids=[pdf.id] if pdf is not None else [],
+            **notifications.email_fields(
+                organization_id=org.id,
+                subject_id=invoice.id,
+                from_email=notifications.sender_address(org),
+                to=recipients,
+                cc=copies,
+                reply_to=[org.email] if org.email else [],
+                subject=subject,
+                body=body,
+                attachment_ids=[pdf_id] if pdf_id is not None else [],
+            ),
         )
-        mark_sent(invoice.id)
+        new.append((invoice, email))
+        results.append(email)
+    notifications.queue_emails([e for _i, e in new])
+    mark_sent([i.id for i, _e in new])
+    for invoice, email in new:
         audit.record(
-            org.id,
+            ctx.organization.id,
             ctx.actor,
             "invoice.sent",
             invoice,
             before={"status": invoice.status},
             after={
-                "to": recipients,
-                "cc": copies,
+                "to": email.to,
+                "cc": email.cc,
                 "outbox_email_id": str(email.id),
                 "message_id": email.message_id,
             },
         )
-    return email
+    return results
 
 
 def _idempotency_key(invoice_id: uuid.UUID, request_key: str) -> str:

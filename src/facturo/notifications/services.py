@@ -150,24 +150,62 @@ def queue_email(
     writes nothing (the database's unique key decides, so concurrent retries are safe too).
     After the commit, delivery is requested (see :func:`request_delivery`).
     """
+    fields = email_fields(
+        organization_id=organization_id,
+        from_email=from_email,
+        to=to,
+        subject=subject,
+        body=body,
+        cc=cc,
+        reply_to=reply_to,
+        attachment_ids=attachment_ids,
+        subject_id=subject_id,
+        now=now,
+    )
     row, created = OutboxEmail.objects.get_or_create(
-        idempotency_key=idempotency_key,
-        defaults={
-            "organization_id": organization_id,
-            "subject_id": subject_id,
-            "from_email": from_email,
-            "to": list(to),
-            "cc": list(cc),
-            "reply_to": list(reply_to),
-            "subject": subject,
-            "body": body,
-            "attachment_ids": [str(a) for a in attachment_ids],
-            "next_attempt_at": now or timezone.now(),
-        },
+        idempotency_key=idempotency_key, defaults=fields
     )
     if created:
         on_commit(request_delivery)
     return row, created
+
+
+def email_fields(
+    *,
+    organization_id: uuid.UUID,
+    from_email: str,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    cc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    attachment_ids: Iterable[Any] = (),
+    subject_id: uuid.UUID | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The columns of an outbox row but its idempotency key."""
+    return {
+        "organization_id": organization_id,
+        "subject_id": subject_id,
+        "from_email": from_email,
+        "to": list(to),
+        "cc": list(cc),
+        "reply_to": list(reply_to),
+        "subject": subject,
+        "body": body,
+        "attachment_ids": [str(a) for a in attachment_ids],
+        "next_attempt_at": now or timezone.now(),
+    }
+
+
+def queue_emails(rows: list[OutboxEmail]) -> None:
+    """Write several new e-mails (built with :func:`email_fields`) in one insert, inside
+    the transaction that causes them. Their keys must be new: the caller holds the rows
+    they are about (e.g. invoices it just issued), so no concurrent writer can have them;
+    a duplicate key fails the transaction rather than being skipped silently."""
+    if rows:
+        OutboxEmail.objects.bulk_create(rows)
+        on_commit(request_delivery)
 
 
 # --- delivery ------------------------------------------------------------------------------

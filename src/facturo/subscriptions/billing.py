@@ -19,6 +19,7 @@ the line.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from django.db.models import Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from facturo.audit import services as audit
 from facturo.audit.services import Actor
 from facturo.core import metered as core_metered
 from facturo.core import proration
@@ -39,7 +41,7 @@ from facturo.core.money import ZERO
 from facturo.core.recurrence import Period, Timing
 from facturo.core.tax import VatCategory
 from facturo.core.totals import LineInput, compute_totals
-from facturo.foundation import events
+from facturo.foundation import events, rawsql
 from facturo.foundation.db import atomic, is_postgresql
 from facturo.invoicing import sending
 from facturo.invoicing import services as invoicing
@@ -69,6 +71,7 @@ from .services import (
     schedule_of,
 )
 
+log = logging.getLogger(__name__)
 CHUNK = 50
 LEASE = dt.timedelta(minutes=5)
 RUN_ACTOR = Actor(label="billing run")
@@ -320,8 +323,13 @@ def _locked(sub_id: Any) -> Subscription:
     """The subscription row, locked (only it: not its customer, shared by many), with what
     the period's transaction needs to know to skip queries: whether a billing record exists
     past the last billed period (a failed one to retry), charges wait, usage is unbilled."""
+    sub: Subscription = _locking().get(pk=sub_id)
+    return sub
+
+
+def _locking() -> Any:
     after = Coalesce(OuterRef("last_period_start"), Value(dt.date(1, 1, 1)))
-    sub: Subscription = (
+    return (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("customer")
         .annotate(
@@ -335,9 +343,7 @@ def _locked(sub_id: Any) -> Subscription:
                 UsageRecord.objects.filter(subscription=OuterRef("pk"), billed_in__isnull=True)
             ),
         )
-        .get(pk=sub_id)
     )
-    return sub
 
 
 def bill_period(
@@ -424,43 +430,200 @@ def bill_period(
         if issue:
             invoice = invoicing.issue_invoice(ctx, draft.id, issue_date=run_date, render=render)
             if sub.send_email:
-                cc = [sub.customer.cc_emails, sub.customer.accounting_email, sub.owner_email]
                 sending.send_invoice(
                     ctx,
                     invoice.id,
-                    cc=[c for c in cc if c],
+                    cc=_copies(sub),
                     request_key=f"billing:{sub.pk}:{period.start}",
                 )
             outcome.invoice_number = invoice.number or ""
             outcome.total = invoice.total_incl_vat
-            events.publish(
-                SubscriptionInvoiceIssued(
-                    sub.organization_id,
-                    sub.pk,
-                    invoice.pk,
-                    period.start,
-                    period.end,
-                    customer_id=sub.customer_id,
-                    auto_pay=sub.auto_pay,
-                    currency=invoice.currency,
-                    total_incl_vat=invoice.total_incl_vat,
-                    invoice_number=invoice.number or "",
-                )
-            )
+            _published(sub, period, invoice)
     return outcome
+
+
+def _batchable(sub: Subscription, run_date: dt.date) -> Period | None:
+    """The period to bill in a batch, or None: the subscription goes the one-period way
+    (nothing due, a failed record to retry, charges or usage waiting, drafts for review)."""
+    if (
+        sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED)
+        or sub.issue_mode != IssueMode.ISSUE
+        or sub.has_record  # type: ignore[attr-defined]
+        or sub.has_pending  # type: ignore[attr-defined]
+        or sub.has_usage  # type: ignore[attr-defined]
+    ):
+        return None
+    period = schedule_of(sub).next_period(sub.last_period_start)
+    if period is None or period.invoice_date > run_date:
+        return None
+    return period
+
+
+def bill_batch(
+    ids: list[Any],
+    run_date: dt.date,
+    run: BillingRun | None,
+    *,
+    render: bool = False,
+    orgs: dict[Any, Organization] | None = None,
+) -> tuple[list[Outcome], list[Any]]:
+    """Bill the next due period of many subscriptions in one transaction: all or nothing,
+    like :func:`bill_period` for one (same invoices, records and e-mails), with a few
+    statements for the whole batch instead of a few dozen per period (ADR 16).
+
+    Returns the outcomes and the subscriptions left for :func:`bill_period` — those that
+    are not plain (see :func:`_batchable`) or have a further period due (catching up)."""
+    orgs = {} if orgs is None else orgs
+    outcomes: list[Outcome] = []
+    rest: list[Any] = []
+    with atomic(), audit.deferred():
+        locked = {s.pk: s for s in _locking().filter(pk__in=ids).order_by("pk")}
+        plain: list[tuple[Subscription, Period]] = []
+        for sub_id in ids:
+            sub = locked.get(sub_id)
+            period = _batchable(sub, run_date) if sub is not None else None
+            if sub is None or period is None:
+                rest.append(sub_id)
+            else:
+                plain.append((sub, period))
+        lines: dict[Any, list[SubscriptionLine]] = {s.pk: [] for s, _p in plain}
+        for line in (
+            SubscriptionLine.objects.filter(subscription_id__in=list(lines))
+            .select_related("product")
+            .order_by("position", "id")
+        ):
+            lines[line.subscription_id].append(line)
+        for org_id in sorted({s.organization_id for s, _p in plain}, key=str):
+            org = orgs.get(org_id)
+            if org is None:
+                org = orgs[org_id] = Organization.objects.get(pk=org_id)
+            of_org = [(s, p) for s, p in plain if s.organization_id == org_id]
+            outcomes.extend(_bill_org_batch(run_ctx(org), of_org, lines, run_date, run, render))
+    rest.extend(o.subscription_id for o in outcomes if o.due_again)
+    return outcomes, rest
+
+
+def _bill_org_batch(
+    ctx: Ctx,
+    plain: list[tuple[Subscription, Period]],
+    lines: dict[Any, list[SubscriptionLine]],
+    run_date: dt.date,
+    run: BillingRun | None,
+    render: bool,
+) -> list[Outcome]:
+    specs = [
+        invoicing.DraftSpec(
+            sub.customer,
+            invoice_lines(sub, period, lines=lines[sub.pk], with_pending=False, with_usage=False),
+            {
+                "currency": sub.currency,  # the lines are priced in the subscription's currency
+                "delivery_date": period.start,
+                "free_text": f"{sub.name} — {_period_text(period, sub.customer.language)}",
+            },
+        )
+        for sub, period in plain
+    ]
+    drafts = invoicing.create_drafts(ctx, specs)
+    outcomes = []
+    for sub, period in plain:
+        sub.last_period_start, sub.last_period_end = period.start, period.end
+        sub.periods_billed += 1
+        advance_to(sub, schedule_of(sub).next_period(period.start), run_date)
+        outcomes.append(
+            Outcome(
+                sub.pk,
+                period.start,
+                period.end,
+                PeriodStatus.ISSUED,
+                caught_up=period.invoice_date < run_date,
+                due_again=sub.next_invoice_date is not None and sub.next_invoice_date <= run_date,
+            )
+        )
+    BillingPeriod.objects.bulk_create(
+        [
+            BillingPeriod(
+                organization_id=sub.organization_id,
+                subscription=sub,
+                period_start=period.start,
+                period_end=period.end,
+                index=period.index,
+                status=PeriodStatus.ISSUED,
+                invoice=draft,
+                run=run,
+            )
+            for (sub, period), (draft, _lines) in zip(plain, drafts, strict=True)
+        ]
+    )
+    _save_advanced([s for s, _p in plain])
+    invoices = invoicing.issue_loaded(ctx, drafts, run_date, render=render)
+    sending.send_loaded(
+        ctx,
+        [
+            sending.SendRequest(
+                invoice, cc=_copies(sub), request_key=f"billing:{sub.pk}:{period.start}"
+            )
+            for (sub, period), invoice in zip(plain, invoices, strict=True)
+            if sub.send_email
+        ],
+    )
+    for (sub, period), invoice, outcome in zip(plain, invoices, outcomes, strict=True):
+        outcome.invoice_number = invoice.number or ""
+        outcome.total = invoice.total_incl_vat
+        _published(sub, period, invoice)
+    return outcomes
+
+
+_ADVANCED = [
+    "last_period_start",
+    "last_period_end",
+    "periods_billed",
+    "next_invoice_date",
+    "status",
+]
+
+
+def _save_advanced(subs: list[Subscription]) -> None:
+    """Write the billing position of many subscriptions: one UPDATE each, in one
+    ``executemany`` (``bulk_update``'s CASE expressions cost more to build than to run)."""
+    conn = rawsql.connection()
+    assignments = ", ".join(f"{rawsql.column(Subscription, a)} = %s" for a in _ADVANCED)
+    statement = rawsql.compose(
+        "UPDATE {table} SET {assignments} WHERE id = %s",
+        table=rawsql.table(Subscription),
+        assignments=assignments,
+    )
+    prepare = rawsql.preparer(Subscription, [*_ADVANCED, "id"])
+    with conn.cursor() as cursor:
+        cursor.executemany(statement, [prepare(conn, s) for s in subs])
+
+
+def _copies(sub: Subscription) -> list[str]:
+    """Who gets a copy of a subscription's invoice: the customer's copy and accounting
+    addresses and the subscription's owner (sales rep)."""
+    cc = [sub.customer.cc_emails, sub.customer.accounting_email, sub.owner_email]
+    return [c for c in cc if c]
+
+
+def _published(sub: Subscription, period: Period, invoice: Any) -> None:
+    events.publish(
+        SubscriptionInvoiceIssued(
+            sub.organization_id,
+            sub.pk,
+            invoice.pk,
+            period.start,
+            period.end,
+            customer_id=sub.customer_id,
+            auto_pay=sub.auto_pay,
+            currency=invoice.currency,
+            total_incl_vat=invoice.total_incl_vat,
+            invoice_number=invoice.number or "",
+        )
+    )
 
 
 def _advance(sub: Subscription, nxt: Period | None, run_date: dt.date) -> None:
     advance_to(sub, nxt, run_date)
-    sub.save(
-        update_fields=[
-            "last_period_start",
-            "last_period_end",
-            "periods_billed",
-            "next_invoice_date",
-            "status",
-        ]
-    )
+    sub.save(update_fields=_ADVANCED)
 
 
 def _record_failure(
@@ -622,7 +785,20 @@ def run_billing(
             break
         chunk = Summary(keep_outcomes=False)
         try:
-            for sub_id in ids:
+            try:
+                batch, rest = bill_batch(ids, run_date, run, render=render, orgs=orgs)
+            except Exception:
+                # one period of the chunk cannot be billed (e.g. a customer without an
+                # e-mail address): the batch rolled back; one period at a time finds it
+                # and records why, and bills the others
+                log.info("billing batch of %s subscriptions failed: one by one", len(ids))
+                batch, rest = [], ids
+            for outcome in batch:
+                summary.add(outcome)
+                chunk.add(outcome)
+                if on_progress:
+                    on_progress(outcome)
+            for sub_id in rest:
                 for outcome in _subscription_periods(sub_id, run_date, run, render, orgs):
                     summary.add(outcome)
                     chunk.add(outcome)
