@@ -31,6 +31,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "facturo.web.settings"
 import django
 django.setup()
 from facturo.subscriptions import billing
+billing.CHUNK = int(os.environ.get("FACTURO_BENCH_CHUNK", billing.CHUNK))
 t, cpu = time.perf_counter(), time.process_time()
 s = billing.run_billing(dt.date.fromisoformat(sys.argv[1]), render=sys.argv[2] == "1",
                         keep_outcomes=False)

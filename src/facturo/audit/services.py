@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ def record(
     )
     pending = _deferred.get()
     if pending is not None:
-        pending.append(event)
+        pending.append(_Pending(event, _json_before_seq(event), _record_sql().event_params))
         return event
     conn = rawsql.connection()
     sql = _record_sql()
@@ -113,40 +114,59 @@ def record(
     return event
 
 
-_deferred: ContextVar[list[AuditEvent] | None] = ContextVar("facturo_audit_deferred", default=None)
+@dataclass
+class _Pending:
+    """An event waiting for its place in the chain, with everything that does not depend
+    on that place computed while recording (outside the chain head's lock)."""
+
+    event: AuditEvent
+    head: str  # its canonical JSON up to the seq, the last key: '{…,"seq":'
+    prepare: Any  # (conn, event) -> column values
+
+
+def _json_before_seq(event: AuditEvent) -> str:
+    payload = event.payload()
+    del payload["seq"]
+    return canonical_json(payload)[:-1] + ',"seq":'
+
+
+_deferred: ContextVar[list[_Pending] | None] = ContextVar("facturo_audit_deferred", default=None)
 
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Collect the events recorded inside the block and append them all when it ends: one
-    chain-head lock, one multi-row insert and one head move per organization, instead of a
-    locked round trip per event. Use it inside the transaction (an exception discards the
-    events with the rest of the work); the events keep the order they were recorded in.
+    chain-head lock and one head move per organization, instead of a locked round trip per
+    event. Use it inside the transaction (an exception discards the events with the rest of
+    the work); the events keep the order they were recorded in.
 
     Batch operations use it so that the organization's chain head — which serialises every
-    write of the organization — is held only for the last instants of their transaction.
+    write of the organization — is held only for the last instants of their transaction;
+    each event's JSON is built when it is recorded, only the hashing waits for the head.
     Events recorded in the block have no ``seq``/``hash`` until it ends."""
     if _deferred.get() is not None:  # nested: the outer block appends
         yield
         return
-    pending: list[AuditEvent] = []
+    pending: list[_Pending] = []
     token = _deferred.set(pending)
     try:
         yield
     finally:
         _deferred.reset(token)
-    append_all(pending)
+    _append_all(pending)
 
 
-def append_all(events: list[AuditEvent]) -> None:
-    """Append ``events`` (built, not saved) to their organizations' chains, in order."""
-    if not events:
+def _append_all(pending: list[_Pending]) -> None:
+    """Append the events to their organizations' chains, in order. The hash is
+    :func:`link_hash` of the payload, written as ``head + seq + "}"`` (``seq`` is the last
+    key of the canonical JSON), as the PostgreSQL statement of :func:`record` does."""
+    if not pending:
         return
     conn = rawsql.connection()
     sql = _record_sql()
-    by_org: dict[uuid.UUID, list[AuditEvent]] = {}
-    for event in events:
-        by_org.setdefault(event.organization_id, []).append(event)
+    by_org: dict[uuid.UUID, list[_Pending]] = {}
+    for p in pending:
+        by_org.setdefault(p.event.organization_id, []).append(p)
     with conn.cursor() as cursor:
         for organization_id in sorted(by_org, key=str):  # one lock order for every caller
             org = rawsql.prep(AuditChainHead, "organization_id", organization_id, conn)
@@ -157,28 +177,19 @@ def append_all(events: list[AuditEvent]) -> None:
                 cursor.execute(sql.lock_head, [org])
                 row = cursor.fetchone()
             seq, previous = row
-            params: list[Any] = []
-            chain = by_org[organization_id]
-            for event in chain:
+            rows: list[list[Any]] = []
+            for p in by_org[organization_id]:
                 seq += 1
+                event = p.event
                 event.seq, event.previous_hash = seq, previous
-                event.hash = previous = link_hash(previous, event.payload())
-                params.extend(
-                    [*sql.event_params(conn, event), event.seq, event.previous_hash, event.hash]
-                )
+                event.hash = previous = hashlib.sha256(
+                    f"{previous}{p.head}{seq}}}".encode()
+                ).hexdigest()
+                rows.append([*p.prepare(conn, event), seq, event.previous_hash, event.hash])
                 event._state.adding = False
                 event._state.db = conn.alias
-            width = len(params) // len(chain)
-            for start in range(0, len(chain), _INSERT_ROWS):
-                rows = min(_INSERT_ROWS, len(chain) - start)
-                cursor.execute(
-                    sql.insert_prefix + ", ".join([sql.insert_row] * rows),
-                    params[start * width : (start + rows) * width],
-                )
+            cursor.executemany(sql.insert, rows)
             cursor.execute(sql.move_head, [seq, previous, org])
-
-
-_INSERT_ROWS = 200  # rows per INSERT: well under SQLite's 32,766 parameters
 
 
 def _create_head(conn: Any, organization_id: uuid.UUID) -> None:
@@ -201,8 +212,6 @@ _EVENT_FIELDS = tuple(
 class _RecordSql:
     lock_head: str
     insert: str
-    insert_prefix: str  # multi-row INSERT: prefix + ", ".join([insert_row] * rows)
-    insert_row: str
     move_head: str
     append: str  # PostgreSQL: lock, hash, insert, move in one statement
     event_params: Any
@@ -237,10 +246,6 @@ def _record_sql() -> _RecordSql:
                 "VALUES ({values}, %s, %s, %s)",
                 **names,
             ),
-            insert_prefix=rawsql.compose(
-                "INSERT INTO {event} ({columns}, seq, previous_hash, hash) VALUES ", **names
-            ),
-            insert_row="(" + ", ".join(["%s"] * (len(_EVENT_FIELDS) + 3)) + ")",
             move_head=rawsql.compose(
                 "UPDATE {head} SET last_seq = %s, last_hash = %s WHERE organization_id = %s",
                 **names,

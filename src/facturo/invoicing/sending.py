@@ -8,6 +8,7 @@ PDF/A-3 + Factur-X built at issue attached byte for byte).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import uuid
@@ -97,6 +98,7 @@ def send_loaded(ctx: Ctx, requests: list[SendRequest]) -> list[OutboxEmail]:
     )
     results: list[OutboxEmail] = []
     new: list[tuple[Invoice, OutboxEmail]] = []
+    senders: dict[Any, str] = {}
     for invoice, recipients, copies, key in prepared:
         found = existing.get(key)
         if found is not None:
@@ -114,12 +116,14 @@ def send_loaded(ctx: Ctx, requests: list[SendRequest]) -> list[OutboxEmail]:
             _email_context(invoice, has_pdf=pdf_id is not None),
         )
         org = invoice.organization
+        if org.id not in senders:
+            senders[org.id] = notifications.sender_address(org)
         email = OutboxEmail(
             idempotency_key=key,
             **notifications.email_fields(
                 organization_id=org.id,
                 subject_id=invoice.id,
-                from_email=notifications.sender_address(org),
+                from_email=senders[org.id],
                 to=recipients,
                 cc=copies,
                 reply_to=[org.email] if org.email else [],
@@ -234,7 +238,7 @@ def _email_context(invoice: Invoice, *, has_pdf: bool) -> dict[str, Any]:
     issue_date, due = invoice.issue_date, invoice.due_date
 
     def day(value: dt.date | None) -> str:
-        return format_date(value, format="long", locale=locale) if value else ""
+        return _long_date(value, locale) if value else ""
 
     credited = invoice.credited_invoice
     return {
@@ -255,6 +259,12 @@ def _email_context(invoice: Invoice, *, has_pdf: bool) -> dict[str, Any]:
         "customer_name": invoice.customer.name,
         "has_pdf": has_pdf,
     }
+
+
+@functools.lru_cache(maxsize=512)
+def _long_date(value: dt.date, locale: str) -> str:
+    """« 22 novembre 2026 »: the same few dates come back for every e-mail of a run."""
+    return format_date(value, format="long", locale=locale)
 
 
 def load_documents(
