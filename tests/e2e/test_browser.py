@@ -178,3 +178,32 @@ def test_phone_sized_pages(live_server: Any, browser: Any, screenshots: Path) ->
     expect(page.locator("#example-invoice")).to_contain_text("-001")
     page.screenshot(path=str(screenshots / "phone-settings-numbering.png"))
     context.close()
+
+
+def test_issue_selected_drafts(live_server: Any, browser: Any, screenshots: Path) -> None:
+    _, ctx = make_org("bulk@example.com")
+    customer = make_customer(ctx, name="Atelier Martin")
+    drafts = [invoicing.create_draft(ctx, customer.id, lines(n)) for n in (1, 2, 3)]
+    base = live_server.url
+    for name, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", PHONE)):
+        context = browser.new_context(locale="fr-FR", viewport=viewport)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        log_in(page, base, "bulk@example.com")
+        page.goto(f"{base}/invoices/?status=draft")
+        if name == "phone":
+            no_horizontal_scroll(page)
+            page.screenshot(path=str(screenshots / "phone-drafts-selectable.png"), full_page=True)
+            context.close()
+            continue
+        expect(page.get_by_text("Cochez des brouillons pour les émettre ensemble")).to_be_visible()
+        page.check(f"input[name=ids][value='{drafts[2].id}']")
+        page.check(f"input[name=ids][value='{drafts[0].id}']")
+        page.screenshot(path=str(screenshots / "drafts-selected.png"), full_page=True)
+        page.click("button:has-text('Émettre les brouillons sélectionnés')")
+        expect(page.locator("main")).to_contain_text("2 factures émises")
+        page.screenshot(path=str(screenshots / "drafts-issued.png"), full_page=True)
+        context.close()
+    issued = {i.id: i for i in Invoice.objects.filter(status=Status.ISSUED)}
+    assert set(issued) == {drafts[0].id, drafts[2].id}  # the list's order: newest first
+    assert Invoice.objects.get(pk=drafts[1].id).status == Status.DRAFT

@@ -618,6 +618,7 @@ EXPECTED_ROUTES = {
     ("get", "/api/v1/products"), ("post", "/api/v1/products"),
     ("get", "/api/v1/products/{product_id}"), ("patch", "/api/v1/products/{product_id}"),
     ("get", "/api/v1/invoices"), ("post", "/api/v1/invoices"),
+    ("post", "/api/v1/invoices/batch-issue"),
     ("get", "/api/v1/invoices/{invoice_id}"), ("patch", "/api/v1/invoices/{invoice_id}"),
     ("delete", "/api/v1/invoices/{invoice_id}"),
     ("post", "/api/v1/invoices/{invoice_id}/issue"),

@@ -296,6 +296,18 @@ class IssueIn(Input):
     issue_date: dt.date | None = Field(None, description="Default: today.")
 
 
+class IssueManyIn(Input):
+    invoice_ids: list[uuid.UUID] = Field(
+        ..., min_length=1, max_length=invoicing.MAX_BATCH,
+        description="Drafts to issue, numbered in this order.",
+    )  # fmt: skip
+    issue_date: dt.date | None = Field(None, description="Default: today.")
+
+
+class IssuedList(Schema):
+    items: list[InvoiceOut]
+
+
 class CreditNoteIn(Input):
     lines: list[LineIn] | None = Field(
         None, max_length=MAX_LINES, description="Omit to credit the whole invoice."
@@ -363,6 +375,18 @@ def create_invoice(request: HttpRequest, payload: InvoiceIn) -> Status:
                                    payload.kind,
                                    **_header(payload, "customer_id", "kind", "lines"))  # fmt: skip
     return Status(201, _fetch(ctx, draft.id))  # read back: the stored values, as GET shows
+
+
+@router.post("/invoices/batch-issue", response=IssuedList,
+             summary="Issue several drafts at once (all or none)",
+             description="One transaction: every draft gets its number, in the order given, "
+                         "or none does (the error names the refused draft). Safe to retry "
+                         "with the same Idempotency-Key.")  # fmt: skip
+# Declared before /invoices/{invoice_id}: routes match in order.
+def issue_invoices(request: HttpRequest, payload: IssueManyIn) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    issued = invoicing.issue_invoices(ctx, payload.invoice_ids, issue_date=payload.issue_date)
+    return {"items": [_fetch(ctx, invoice.id) for invoice in issued]}
 
 
 @router.get("/invoices/{invoice_id}", response=InvoiceOut, summary="Get an invoice")

@@ -1185,9 +1185,13 @@ def _load_many_for_issue(
         found = {i.pk: i for i in (_invoice_of(conn, sql, r, with_logo) for r in cursor.fetchall())}
         if len(found) == len(pks):
             break
-    missing = [pk for pk in pks if pk not in found]
-    if missing:
-        raise NotFound("invoice.not_found", _("No such invoice: %(id)s."), id=str(missing[0]))
+    missing = [position for position, pk in enumerate(pks, start=1) if pk not in found]
+    if missing:  # which one, by position: never say more about an id than "not found"
+        raise NotFound(
+            "invoice.not_found",
+            _("No such invoice (item %(position)s of the list)."),
+            position=missing[0],
+        )
     return [found[pk] for pk in pks]
 
 

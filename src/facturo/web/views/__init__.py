@@ -37,6 +37,7 @@ urlpatterns = [
     # invoices
     path("invoices/", invoices.invoice_list, name="invoice_list"),
     path("invoices/new/", invoices.invoice_create, name="invoice_create"),
+    path("invoices/issue/", invoices.invoice_issue_many, name="invoice_issue_many"),
     path("invoices/new/totals/", invoices.invoice_totals_new, name="invoice_totals_new"),
     path("invoices/<uuid:pk>/", invoices.invoice_detail, name="invoice_detail"),
     path("invoices/<uuid:pk>/totals/", invoices.invoice_totals, name="invoice_totals"),

@@ -19,8 +19,10 @@ from django.contrib import messages
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from facturo.catalog import selectors as catalog
@@ -350,6 +352,7 @@ def invoice_list(request: HttpRequest, ctx: Ctx) -> HttpResponse:
             "rows": invoice_rows(list(page_obj)),
             "status": status,
             "statuses": Status.choices,
+            "selectable": status == Status.DRAFT and ctx.can(Perm.ISSUE_INVOICES),
         },
     )
 
@@ -548,6 +551,36 @@ def invoice_detail(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpRespons
 def invoice_issue(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpResponse:
     invoice = invoicing.get_invoice(ctx, pk)
     return _issue(request, ctx, invoice.pk)
+
+
+@member_view(get=None, post=Perm.ISSUE_INVOICES, methods=("POST",))
+def invoice_issue_many(request: HttpRequest, ctx: Ctx) -> HttpResponse:
+    """Issue the drafts ticked on the list, numbered in the list's order: all or none."""
+    ids = request.POST.getlist("ids")
+    back = redirect(f"{reverse('web:invoice_list')}?status={Status.DRAFT}")
+    if not ids:
+        messages.error(request, _("Tick the drafts to issue first."))
+        return back
+    try:
+        issued = invoicing.issue_invoices(ctx, ids)
+    except ConflictError as err:
+        if err.code != "invoice.already_issued":
+            raise
+        messages.info(request, _("These drafts were already issued."))
+        return redirect(f"{reverse('web:invoice_list')}?status={Status.ISSUED}")
+    except BusinessError as err:  # NotFound included: a draft deleted meanwhile
+        messages.error(request, message_of(err))
+        return back
+    messages.success(
+        request,
+        ngettext(
+            "%(count)s invoice issued: %(first)s.",
+            "%(count)s invoices issued: %(first)s to %(last)s.",
+            len(issued),
+        )
+        % {"count": len(issued), "first": issued[0].number, "last": issued[-1].number},
+    )
+    return redirect(f"{reverse('web:invoice_list')}?status={Status.ISSUED}")
 
 
 @member_view(get=None, post=Perm.EDIT_INVOICES, methods=("POST",))
