@@ -149,3 +149,101 @@ def test_settings_and_end_change_through_the_api(engine: str) -> None:
                        "subscription.invalid_owner_email", "owner_email")  # fmt: skip
         assert api.patch(path, {"max_periods": None}).json()["max_periods"] is None
         assert api.get(path).json()["auto_pay"] == "card"
+
+
+def _metered(api: Any, **extra: Any) -> tuple[dict[str, Any], Any]:
+    customer = create_customer(api)["id"]
+    made = api.post("/subscriptions", {"customer_id": customer, "start_date": "2027-01-01",
+                                       "lines": [LINES[0], LINES[3]], **extra})  # fmt: skip
+    assert made.status_code == 201, made.content
+    sub = made.json()
+
+    def usage(client_id: str, quantity: str, day: str) -> Any:
+        return api.post(
+            f"/subscriptions/{sub['id']}/usage",
+            {"client_id": client_id, "metric": "sms", "quantity": quantity, "occurred_on": day},
+        )
+
+    return sub, usage
+
+
+def test_the_last_period_usage_of_an_advance_subscription_is_billed_when_it_ends(
+    engine: str,
+) -> None:
+    """Billed in advance, an invoice carries the usage before its period: the usage of the
+    last period is billed by a closing invoice on the day the subscription ends."""
+    with time_machine.travel(at("2027-01-01"), tick=False) as clock:
+        _org, _ctx, api = owner_api()
+        sub, usage = _metered(api)
+        billing.run_billing(D("2027-01-01"))
+        clock.move_to(at("2027-01-15"))
+        assert usage("a", "100", "2027-01-10").status_code == 201
+        cancelled = api.post(f"/subscriptions/{sub['id']}/cancel", {"at_period_end": True})
+        assert cancelled.status_code == 200, cancelled.content
+        assert cancelled.json()["next_invoice_date"] == "2027-02-01"
+        # still running until 1 February: its usage is taken, and billed at the end
+        assert usage("b", "20", "2027-01-30").status_code == 201
+        assert_problem(usage("c", "1", "2027-02-01"), 409, "usage.subscription_closed")
+        plan = billing.preview(D("2027-02-01"))
+        assert [(o.status, o.total) for o in plan.outcomes] == [("planned", Decimal("10.08"))]
+
+        clock.move_to(at("2027-02-01"))
+        summary = billing.run_billing(D("2027-02-01"))
+        assert summary.line() == "issued 1, drafts 0, skipped 0, failed 0"
+        closing = BillingPeriod.objects.get(subscription_id=sub["id"], period_start=D("2027-02-01"))
+        assert closing.period_end == D("2027-02-01")
+        assert closing.invoice is not None
+        assert lines_of(closing.invoice) == [("SMS", Decimal(120), Decimal("0.07"))]
+        assert closing.invoice.total_excl_vat == Decimal("8.40")
+        assert "Consommation jusqu’au 31/01/2027" in closing.invoice.free_text
+        assert not UsageRecord.objects.filter(billed_in=None).exists()
+        # once: a second run bills nothing, the subscription takes no more usage
+        assert (
+            billing.run_billing(D("2027-02-01")).line() == "issued 0, drafts 0, skipped 0, failed 0"
+        )
+        assert BillingPeriod.objects.filter(subscription_id=sub["id"]).count() == 2
+        assert api.get(f"/subscriptions/{sub['id']}").json()["next_invoice_date"] is None
+        assert_problem(usage("d", "1", "2027-01-31"), 409, "usage.subscription_closed")
+
+
+def test_an_immediate_cancellation_bills_the_usage_up_to_that_day(engine: str) -> None:
+    with time_machine.travel(at("2027-01-01"), tick=False) as clock:
+        _org, _ctx, api = owner_api()
+        sub, usage = _metered(api)
+        billing.run_billing(D("2027-01-01"))
+        clock.move_to(at("2027-02-01"))
+        billing.run_billing(D("2027-02-01"))
+        clock.move_to(at("2027-02-10"))
+        assert usage("a", "50", "2027-02-03").status_code == 201
+        done = api.post(f"/subscriptions/{sub['id']}/cancel",
+                        {"at_period_end": False, "on": "2027-02-10"})  # fmt: skip
+        assert done.status_code == 200, done.content
+        summary = billing.run_billing(D("2027-02-10"))
+        assert summary.issued == 1
+        closing = BillingPeriod.objects.get(subscription_id=sub["id"], period_start=D("2027-02-10"))
+        assert closing.invoice is not None
+        assert lines_of(closing.invoice) == [("SMS", Decimal(50), Decimal("0.07"))]
+        assert closing.invoice.issue_date == D("2027-02-10")
+
+
+def test_a_fixed_term_without_usage_ends_without_an_empty_invoice(engine: str) -> None:
+    with time_machine.travel(at("2027-01-01"), tick=False) as clock:
+        _org, _ctx, api = owner_api()
+        sub, _usage = _metered(api, max_periods=2)
+        billing.run_billing(D("2027-01-01"))
+        clock.move_to(at("2027-02-01"))
+        billing.run_billing(D("2027-02-01"))
+        assert api.get(f"/subscriptions/{sub['id']}").json()["next_invoice_date"] == "2027-03-01"
+        clock.move_to(at("2027-03-01"))
+        summary = billing.run_billing(D("2027-03-01"))
+        assert summary.line() == "issued 0, drafts 0, skipped 1, failed 0"
+        closing = BillingPeriod.objects.get(subscription_id=sub["id"], period_start=D("2027-03-01"))
+        assert closing.status == "empty"
+        assert closing.invoice is None
+        assert Invoice.objects.filter(customer_id=sub["customer_id"]).count() == 2
+        after = api.get(f"/subscriptions/{sub['id']}").json()
+        assert after["status"] == "ended"
+        assert after["next_invoice_date"] is None
+        assert (
+            billing.run_billing(D("2027-03-02")).line() == "issued 0, drafts 0, skipped 0, failed 0"
+        )

@@ -65,6 +65,7 @@ from .models import (
 from .services import (
     _prorata_text,
     advance_to,
+    final_usage_period,
     full_amount,
     line_price,
     rule_of,
@@ -313,6 +314,11 @@ def invoice_lines(
 
 
 def _period_text(period: Period, language: str) -> str:
+    if period.days == 0:  # the closing usage invoice (final_usage_period)
+        last = period.start - dt.timedelta(days=1)
+        if language == "fr":
+            return f"Consommation jusqu’au {last:%d/%m/%Y} (facture de clôture)"
+        return f"Usage up to {last:%Y-%m-%d} (closing invoice)"
     last = period.last_day
     if language == "fr":
         return f"Période du {period.start:%d/%m/%Y} au {last:%d/%m/%Y}"
@@ -364,7 +370,7 @@ def bill_period(
         sub = _locked(sub_id)
         if sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED):
             return None
-        period = schedule_of(sub).next_period(sub.last_period_start)
+        period = schedule_of(sub).next_period(sub.last_period_start) or final_usage_period(sub)
         if period is None or period.invoice_date > run_date:
             before = (sub.next_invoice_date, sub.status)
             advance_to(sub, period, run_date)
@@ -402,6 +408,14 @@ def bill_period(
             with_pending=sub.has_pending,  # type: ignore[attr-defined]
             with_usage=sub.has_usage,  # type: ignore[attr-defined]
         )
+        if not invoice_data:  # a closing period without usage: nothing to invoice
+            record.status, outcome.status = PeriodStatus.EMPTY, "skipped"
+            record.run, record.error, record.error_code = run, "", ""
+            record.save()
+            sub.last_period_start, sub.last_period_end = period.start, period.end
+            _advance(sub, None, run_date)
+            outcome.due_again = False
+            return outcome
         language = sub.customer.language
         draft = invoicing.create_draft(
             ctx,
@@ -709,6 +723,9 @@ def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
     for sub in qs.iterator(chunk_size=500):
         try:
             periods = schedule_of(sub).due(run_date, sub.last_period_start)
+            final = None if periods else final_usage_period(sub)
+            if final is not None and final.invoice_date <= run_date:
+                periods = [final]
             done = set(
                 BillingPeriod.objects.filter(
                     subscription=sub, period_start__in=[p.start for p in periods]
@@ -723,6 +740,9 @@ def preview(run_date: dt.date, organization_id: Any = None) -> Summary:
                     continue
                 invoice = invoice_lines(sub, period, with_pending=first, lines=lines)
                 first = False
+                if not invoice:  # a closing period without usage: a real run skips it
+                    summary.add(Outcome(sub.pk, period.start, period.end, "skipped"))
+                    continue
                 totals = compute_totals(
                     [
                         LineInput(

@@ -259,6 +259,7 @@ class PeriodStatus(models.TextChoices):
     ISSUED = "issued", _("Issued")
     DRAFT = "draft", _("Draft")
     FAILED = "failed", _("Failed")
+    EMPTY = "empty", _("Nothing to bill")  # a closing usage period without usage
 
 
 class BillingPeriod(models.Model):

@@ -22,7 +22,7 @@ from facturo.catalog.services import as_decimal
 from facturo.core import metered, proration
 from facturo.core.errors import BusinessError, ConflictError, NotFound, _
 from facturo.core.money import ZERO, check_currency
-from facturo.core.recurrence import Frequency, Rule, Schedule, Timing, Unit
+from facturo.core.recurrence import Frequency, Period, Rule, Schedule, Timing, Unit
 from facturo.core.tax import VatCategory
 from facturo.core.text import clean_text
 from facturo.core.totals import LineInput, compute_totals, line_amounts
@@ -111,16 +111,46 @@ def open_pause(sub: Subscription) -> dt.date | None:
     return None
 
 
+def final_usage_period(sub: Subscription) -> Period | None:
+    """The closing "period" of an advance-billed subscription with metered lines that has
+    reached its end: an advance invoice bills the usage before its period starts, so the
+    usage of the last period (up to the end, or up to an immediate cancellation) is billed
+    by one more invoice, dated the day the subscription ends — zero days long, usage only.
+    None when there is none to make (arrears, no metered line, or already made)."""
+    from .models import BillingPeriod
+
+    if sub.timing != Timing.ADVANCE or sub.last_period_end is None:
+        return None
+    day = sub.last_period_end
+    if sub.ends_on is not None and sub.ends_on < day:
+        day = sub.ends_on
+    if sub.last_period_start is None or day <= sub.last_period_start:
+        return None  # made already (its start is then the last one), or nothing to bill
+    if schedule_of(sub).next_period(sub.last_period_start) is not None:
+        return None  # not over yet
+    if not sub.lines.exclude(pricing=Pricing.FIXED).exists():
+        return None
+    if BillingPeriod.objects.filter(subscription=sub, period_start=day).exists():
+        return None
+    return Period(sub.periods_billed + 1, day, day, day, 0, 0)
+
+
 def advance_to(sub: Subscription, nxt: Any, today: dt.date | None = None) -> None:
     """Set where the next run picks this subscription up, from its next period ``nxt``.
 
     Nothing more to bill because of a pause without an end: the subscription stays active
     until the pause starts (``today`` reached it: paused), and the run wakes it up on that
-    day. Nothing more otherwise: ended (once something was billed)."""
+    day. Nothing more otherwise: the closing usage invoice, if one is due
+    (:func:`final_usage_period`), else ended (once something was billed)."""
     sub.next_invoice_date = nxt.invoice_date if nxt else None
     if nxt is not None:
         return
     paused_from = open_pause(sub)
+    if paused_from is None:
+        final = final_usage_period(sub)
+        if final is not None:
+            sub.next_invoice_date = final.invoice_date
+            return
     if paused_from is not None:
         if sub.status == SubscriptionStatus.ACTIVE:
             if today is not None and paused_from <= today:
@@ -818,8 +848,7 @@ def cancel(
         sub.status = SubscriptionStatus.CANCELLED
         sub.next_invoice_date = None
         if sub.ends_on is not None:
-            nxt = schedule_of(sub).next_period(sub.last_period_start)
-            sub.next_invoice_date = nxt.invoice_date if nxt else None
+            advance_to(sub, schedule_of(sub).next_period(sub.last_period_start), day)
         sub.save()
         audit.record(
             ctx.organization.id,
@@ -1273,7 +1302,15 @@ def record_usage(
                     date=existing.occurred_on.isoformat(),
                 )
             return existing, False
-        if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
+        # Cancelled but still running (until its end, its last invoice to come): usage of
+        # those days is taken, and billed by the last invoice (see final_usage_period).
+        running = (
+            sub.status == SubscriptionStatus.CANCELLED
+            and sub.ends_on is not None
+            and day < sub.ends_on
+            and sub.next_invoice_date is not None
+        )
+        if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED) and not running:
             raise ConflictError(
                 "usage.subscription_closed",
                 _(
