@@ -772,7 +772,7 @@ def issue_invoices(
             _("Issue at most %(max)s invoices at once."),
             max=MAX_BATCH,
         )
-    with atomic():
+    with atomic(), audit.deferred():
         conn, sql = rawsql.connection(), _issue_sql()
         with conn.cursor() as cursor:
             invoices = _load_many_for_issue(cursor, conn, sql, ctx.organization.id, pks, render)
