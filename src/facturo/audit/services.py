@@ -95,12 +95,7 @@ def record(
                 row = cursor.fetchone()
             event.pk, event.seq, event.previous_hash, event.hash = row
         else:
-            cursor.execute(sql.lock_head, [org])
-            row = cursor.fetchone()
-            if row is None:
-                _create_head(conn, organization_id)
-                cursor.execute(sql.lock_head, [org])
-                row = cursor.fetchone()
+            row = _lock_head(cursor, conn, sql, organization_id, org)
             event.seq, event.previous_hash = row[0] + 1, row[1]
             event.hash = link_hash(event.previous_hash, event.payload())
             cursor.execute(
@@ -170,13 +165,7 @@ def _append_all(pending: list[_Pending]) -> None:
     with conn.cursor() as cursor:
         for organization_id in sorted(by_org, key=str):  # one lock order for every caller
             org = rawsql.prep(AuditChainHead, "organization_id", organization_id, conn)
-            cursor.execute(sql.lock_head, [org])
-            row = cursor.fetchone()
-            if row is None:
-                _create_head(conn, organization_id)
-                cursor.execute(sql.lock_head, [org])
-                row = cursor.fetchone()
-            seq, previous = row
+            seq, previous = _lock_head(cursor, conn, sql, organization_id, org)
             rows: list[list[Any]] = []
             for p in by_org[organization_id]:
                 seq += 1
@@ -190,6 +179,19 @@ def _append_all(pending: list[_Pending]) -> None:
                 event._state.db = conn.alias
             cursor.executemany(sql.insert, rows)
             cursor.execute(sql.move_head, [seq, previous, org])
+
+
+def _lock_head(
+    cursor: Any, conn: Any, sql: _RecordSql, organization_id: uuid.UUID, org: Any
+) -> tuple[int, str]:
+    """Lock the organization's chain head (creating it for its first event): (seq, hash)."""
+    cursor.execute(sql.lock_head, [org])
+    row = cursor.fetchone()
+    if row is None:
+        _create_head(conn, organization_id)
+        cursor.execute(sql.lock_head, [org])
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
 
 
 def _create_head(conn: Any, organization_id: uuid.UUID) -> None:

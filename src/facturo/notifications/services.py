@@ -130,40 +130,16 @@ def sender_address(org: Organization) -> str:
         return address
 
 
-def queue_email(
-    *,
-    organization_id: uuid.UUID,
-    idempotency_key: str,
-    from_email: str,
-    to: Sequence[str],
-    subject: str,
-    body: str,
-    cc: Sequence[str] = (),
-    reply_to: Sequence[str] = (),
-    attachment_ids: Iterable[Any] = (),
-    subject_id: uuid.UUID | None = None,
-    now: dt.datetime | None = None,
-) -> tuple[OutboxEmail, bool]:
+def queue_email(*, idempotency_key: str, **fields: Any) -> tuple[OutboxEmail, bool]:
     """Write an e-mail to the outbox; call it inside the transaction that causes it.
+    ``fields``: those of :func:`email_fields` (organization, sender, recipients, text…).
 
     Returns ``(row, created)``. The same ``idempotency_key`` twice returns the first row and
     writes nothing (the database's unique key decides, so concurrent retries are safe too).
     After the commit, delivery is requested (see :func:`request_delivery`).
     """
-    fields = email_fields(
-        organization_id=organization_id,
-        from_email=from_email,
-        to=to,
-        subject=subject,
-        body=body,
-        cc=cc,
-        reply_to=reply_to,
-        attachment_ids=attachment_ids,
-        subject_id=subject_id,
-        now=now,
-    )
     row, created = OutboxEmail.objects.get_or_create(
-        idempotency_key=idempotency_key, defaults=fields
+        idempotency_key=idempotency_key, defaults=email_fields(**fields)
     )
     if created:
         on_commit(request_delivery)
