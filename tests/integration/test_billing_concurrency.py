@@ -4,7 +4,9 @@
   together they bill each period once, and a later run creates nothing;
 - fault injection on PostgreSQL: a worker *process* billing a few hundred subscriptions is
   killed with SIGKILL at random points, several times, then re-run to the end: exactly one
-  invoice per (subscription, period), no gap in the numbers, one e-mail per invoice.
+  invoice per (subscription, period), no gap in the numbers, one e-mail per invoice — then
+  the outbox is delivered by two concurrent workers to a real SMTP server (aiosmtpd on
+  127.0.0.1), which receives each invoice's e-mail exactly once.
   (The issue's 2,000 subscriptions × 4 workers × 20 kills is ``test_kill_and_rerun_large``,
   run when ``FACTURO_SLOW_TESTS=1``.)
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -30,12 +33,15 @@ from django.utils import timezone
 from facturo.foundation.db import current_alias, using_database
 from facturo.invoicing.integrity import verify_series
 from facturo.invoicing.models import Invoice, Status
+from facturo.notifications import services as notifications
 from facturo.notifications.models import OutboxEmail
 from facturo.organizations.models import NumberingSeries
 from facturo.subscriptions import billing
 from facturo.subscriptions import services as subs
 from facturo.subscriptions.models import BillingPeriod, PeriodStatus
 from tests.factories import make_customer, make_org
+from tests.integration.test_dunning_concurrency import Collector, _concurrently
+from tests.integration.test_dunning_concurrency import smtp as smtp  # the fixture
 
 
 def _setup(count: int, months_back: int = 2) -> tuple[Any, dt.date, int]:
@@ -124,7 +130,24 @@ def _worker_env() -> dict[str, str]:
     return {**os.environ, "FACTURO_DATABASE_URL": url}
 
 
-def _kill_and_rerun(count: int, workers: int, kills: int, seed: int) -> None:
+def _delivered_once(smtp: Collector, org: Any, expected: int) -> None:
+    """Two delivery workers at once: the SMTP server gets each invoice's e-mail once."""
+    reports = _concurrently(2, lambda: notifications.deliver_pending(limit=expected * 2))
+    assert sum(r.sent for r in reports) == expected
+    assert sum(r.failed + r.retried for r in reports) == 0
+    assert notifications.deliver_pending() == notifications.DeliveryReport()
+    received: Counter[str] = Counter()
+    for envelope in smtp.envelopes:
+        for raw in envelope.original_content.split(b"\r\n"):
+            if raw.startswith(b"Subject: "):
+                found = re.search(r"FA-\d{4}-\d{5}", raw.decode())
+                assert found, raw
+                received[found.group()] += 1
+    numbers = Invoice.objects.filter(organization=org).values_list("number", flat=True)
+    assert received == Counter({n: 1 for n in numbers}), "each invoice's e-mail exactly once"
+
+
+def _kill_and_rerun(smtp: Collector, count: int, workers: int, kills: int, seed: int) -> None:
     org, today, expected = _setup(count)
     rng = random.Random(seed)
     env = _worker_env()
@@ -148,14 +171,15 @@ def _kill_and_rerun(count: int, workers: int, kills: int, seed: int) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("failed 0"), done.stdout
     _check_exactly_once(org, expected)
+    _delivered_once(smtp, org, expected)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_kill_and_rerun(engine: str) -> None:
+def test_kill_and_rerun(engine: str, smtp: Collector) -> None:
     if engine != "postgresql":
         pytest.skip("worker processes share a PostgreSQL database (SQLite: one file per test)")
     with using_database("postgresql"):
-        _kill_and_rerun(count=60, workers=2, kills=4, seed=3)
+        _kill_and_rerun(smtp, count=60, workers=2, kills=4, seed=3)
 
 
 @pytest.mark.skipif(
@@ -163,7 +187,7 @@ def test_kill_and_rerun(engine: str) -> None:
     reason="slow (minutes): FACTURO_SLOW_TESTS=1 runs it",
 )
 @pytest.mark.django_db(transaction=True)
-def test_kill_and_rerun_large(engine: str) -> None:
+def test_kill_and_rerun_large(engine: str, smtp: Collector) -> None:
     if engine != "postgresql":
         pytest.skip("PostgreSQL only")
-    _kill_and_rerun(count=2000, workers=4, kills=20, seed=7)
+    _kill_and_rerun(smtp, count=2000, workers=4, kills=20, seed=7)
