@@ -203,6 +203,12 @@ def test_issue_selected_drafts(live_server: Any, browser: Any, screenshots: Path
         page.click("button:has-text('Émettre les brouillons sélectionnés')")
         expect(page.locator("main")).to_contain_text("2 factures émises")
         page.screenshot(path=str(screenshots / "drafts-issued.png"), full_page=True)
+        # the issued invoice's page: disable the portal links sent in reminders
+        page.click(f"table a:has-text('FA-{drafts[0].created_at:%Y}-00002')")
+        page.click("summary:has-text('Liens de l’espace client')")
+        page.screenshot(path=str(screenshots / "invoice-portal-links.png"), full_page=True)
+        page.click("button:has-text('Désactiver les liens envoyés')")
+        expect(page.locator("main")).to_contain_text("ne l’ouvrent plus")
         context.close()
     issued = {i.id: i for i in Invoice.objects.filter(status=Status.ISSUED)}
     assert set(issued) == {drafts[0].id, drafts[2].id}  # the list's order: newest first

@@ -52,3 +52,33 @@ def test_portal_signs_a_mandate_with_a_role_that_can_do_nothing_else(engine: str
                                 method="cash", received_on=mandate.signed_on)  # fmt: skip
     with pytest.raises(PermissionDenied):
         sepa.revoke_mandate(portal, mandate.id, revoked_on=mandate.signed_on)
+
+
+def test_the_invoice_page_disables_the_links_sent(engine: str) -> None:
+    from facturo.organizations import services as orgs
+    from facturo.organizations.models import Role
+    from tests.factories import make_org
+
+    ctx, _customer, invoice = setup()
+    sent = links.invoice_link(invoice)
+    page = f"/invoices/{invoice.id}/"
+    revoke = f"/invoices/{invoice.id}/revoke-links/"
+    # a read-only member sees no button and cannot post; another organization sees nothing
+    orgs.add_member(ctx, "viewer@example.com", Role.READ_ONLY, "pw-1234-x")
+    viewer = Client()
+    assert viewer.login(username="viewer@example.com", password="pw-1234-x")
+    assert revoke.encode() not in viewer.get(page).content
+    assert viewer.post(revoke).status_code == 403
+    make_org("stranger@example.com", name="Autre SAS")
+    stranger = Client()
+    assert stranger.login(username="stranger@example.com", password="pw-1234-x")
+    assert stranger.post(revoke).status_code == 404
+    assert Client().get(sent).status_code == 200  # still working
+    owner = Client()
+    assert owner.login(username="owner@example.com", password="pw-1234-x")
+    assert revoke.encode() in owner.get(page).content
+    done = owner.post(revoke, follow=True)
+    assert done.status_code == 200
+    assert invoice.number.encode() in done.content
+    assert Client().get(sent).status_code == 404
+    assert AuditEvent.objects.filter(action="portal.links_revoked").count() == 1

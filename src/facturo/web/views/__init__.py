@@ -45,6 +45,11 @@ urlpatterns = [
     path("invoices/<uuid:pk>/delete/", invoices.invoice_delete, name="invoice_delete"),
     path("invoices/<uuid:pk>/pdf/", invoices.invoice_pdf, name="invoice_pdf"),
     path("invoices/<uuid:pk>/send/", invoices.invoice_send, name="invoice_send"),
+    path(
+        "invoices/<uuid:pk>/revoke-links/",
+        invoices.invoice_revoke_links,
+        name="invoice_revoke_links",
+    ),
     path("invoices/<uuid:pk>/credit-note/", invoices.invoice_credit, name="invoice_credit"),
     # subscriptions
     path("subscriptions/", subscriptions.subscription_list, name="subscription_list"),

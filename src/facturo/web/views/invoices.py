@@ -747,6 +747,24 @@ def invoice_send(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpResponse:
     return document_page(request, ctx, invoice, send_form=form)
 
 
+@member_view(get=None, post=Perm.SEND_INVOICES, methods=("POST",))
+def invoice_revoke_links(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpResponse:
+    """Every portal link to this invoice sent until now (in reminders) stops working, e.g.
+    one that went to the wrong address; links sent afterwards work."""
+    from facturo.portal.links import revoke_links
+
+    invoice = invoicing.get_invoice(ctx, pk)
+    if invoice.is_draft:
+        raise Http404
+    revoke_links(ctx, invoice.pk)
+    messages.success(
+        request,
+        _("The portal links to invoice %(number)s sent until now no longer open it.")
+        % {"number": invoice.number},
+    )
+    return redirect("web:invoice_detail", pk=invoice.pk)
+
+
 @member_view(get=None, post=Perm.ISSUE_INVOICES, methods=("POST",))
 def invoice_credit(request: HttpRequest, ctx: Ctx, pk: uuid.UUID) -> HttpResponse:
     invoice = invoicing.get_invoice(ctx, pk)
