@@ -5,7 +5,9 @@
 The issue's figure is 100,000 subscriptions (``--subscriptions 100000``); each case
 repopulates the database, so measure fewer when time is short and say so. Every invoice
 goes through the whole pipeline (numbered, taxed, stored, audited, e-mail queued, events);
-``--pdf yes`` also renders and stores the PDF/A-3 with its Factur-X XML.
+``--pdf yes`` also renders and stores the PDF/A-3 with its Factur-X XML. The environment
+variable ``FACTURO_BENCH_CHUNK`` sets the subscriptions claimed (and billed in one
+transaction) at a time, default ``billing.CHUNK`` (50).
 
 Uses (and recreates) the database ``facturo_bench_billing`` on the PostgreSQL server of
 ``FACTURO_BENCH_POSTGRES`` (default postgresql://postgres@127.0.0.1:5432). Prints per case:

@@ -83,9 +83,7 @@ def record(
     org = rawsql.prep(AuditChainHead, "organization_id", organization_id, conn)
     with conn.cursor() as cursor:
         if sql.postgresql:
-            payload = event.payload()
-            del payload["seq"]
-            head = canonical_json(payload)[:-1] + ',"seq":'  # + seq + "}"
+            head = _json_before_seq(event)  # the statement appends seq + "}"
             params = [org, head, *sql.event_params(conn, event), org]
             cursor.execute(sql.append, params)
             row = cursor.fetchone()

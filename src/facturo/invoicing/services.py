@@ -745,7 +745,7 @@ def issue_invoice(
             series = _lock_series(cursor, conn, sql, ctx.organization.id, invoice.kind, issue_date)
             _refuse_backdated(series, issue_date)
             snapshot_json = _assign_number(ctx, ready, series, 0, series.last_hash or GENESIS)
-            _write_issue(cursor, conn, sql, invoice, snapshot_json, series)
+            _write_issues(cursor, conn, sql, [(invoice, snapshot_json)], series)
         _after_issue(ctx, ready, render)
     return invoice
 
@@ -1294,7 +1294,7 @@ def _lock_series(
     counter_id, counter_value = sql.counter.values(row, len(sql.series), conn)
     key = keys[numbering.Reset(reset)]
     if not sql.postgresql:
-        value = (counter_value or 0) + 1  # written by _write_issue
+        value = (counter_value or 0) + 1  # written by _write_issues
     elif counter_id is not None:
         value = counter_value - count + 1  # already moved by the statement
     else:  # first document of the period
@@ -1308,26 +1308,6 @@ def _lock_series(
     )
 
 
-def _write_issue(
-    cursor: Any,
-    conn: Any,
-    sql: _IssueSql,
-    invoice: Invoice,
-    snapshot_json: str,
-    series: _LockedSeries,
-) -> None:
-    """Invoice and series in one statement on PostgreSQL (data-modifying CTE); counter,
-    invoice and series on SQLite (in-process, where a statement costs microseconds)."""
-    if sql.postgresql:
-        cursor.execute(
-            sql.write,
-            _invoice_params(conn, sql, invoice, snapshot_json)
-            + _series_params(conn, series, invoice),
-        )
-        return
-    _write_issues(cursor, conn, sql, [(invoice, snapshot_json)], series)
-
-
 def _write_issues(
     cursor: Any,
     conn: Any,
@@ -1335,10 +1315,15 @@ def _write_issues(
     written: list[tuple[Invoice, str]],
     series: _LockedSeries,
 ) -> None:
-    """Several invoices of one series: the counter (SQLite; PostgreSQL moved it when
-    locking), every invoice (``executemany``: pipelined by psycopg), then the series."""
-    if len(written) == 1 and sql.postgresql:
-        _write_issue(cursor, conn, sql, *written[0], series)
+    """Write the issued invoices of one series and the series. PostgreSQL moved the counter
+    when locking; one invoice goes with the series in one statement (data-modifying CTE),
+    several in one ``executemany`` (pipelined by psycopg) then the series. SQLite (in
+    process, where a statement costs microseconds): counter, invoices, series."""
+    last = written[-1][0]
+    if sql.postgresql and len(written) == 1:
+        cursor.execute(
+            sql.write, _invoice_params(conn, sql, *written[0]) + _series_params(conn, series, last)
+        )
         return
     if not sql.postgresql:
         if series.counter_id is None:
@@ -1353,7 +1338,7 @@ def _write_issues(
         else:
             cursor.execute(sql.update_counter, [series.last_value, series.counter_id])
     cursor.executemany(sql.update_invoice, [_invoice_params(conn, sql, i, j) for i, j in written])
-    cursor.execute(sql.update_series, _series_params(conn, series, written[-1][0], len(written)))
+    cursor.execute(sql.update_series, _series_params(conn, series, last, len(written)))
 
 
 def _invoice_params(conn: Any, sql: _IssueSql, invoice: Invoice, snapshot_json: str) -> list[Any]:

@@ -807,11 +807,11 @@ def run_billing(
         try:
             try:
                 batch, rest = bill_batch(ids, run_date, run, render=render, orgs=orgs)
-            except Exception:
+            except Exception as exc:
                 # one period of the chunk cannot be billed (e.g. a customer without an
                 # e-mail address): the batch rolled back; one period at a time finds it
                 # and records why, and bills the others
-                log.info("billing batch of %s subscriptions failed: one by one", len(ids))
+                log.info("billing batch of %s subscriptions failed (%s): one by one", len(ids), exc)
                 batch, rest = [], ids
             for outcome in batch:
                 summary.add(outcome)
